@@ -1,0 +1,7 @@
+"""Root conftest: wires stagecheck's plugin, fixtures and step vocabulary into every run."""
+
+pytest_plugins = [
+    "stagecheck.plugin",
+    "fixtures.cluster",
+    "steps.kubernetes",
+]

@@ -1,0 +1,200 @@
+"""Configuration, read in one place.
+
+A run talks to exactly one target. It is chosen, in this order, by the pytest option
+``--target``, the environment variable ``STAGECHECK_TARGET``, or ``default-target`` in the
+repository's ``stagecheck.toml``; the built-in default is the local sandbox. A kubeconfig's
+current context is never used: a ``kind`` or ``cluster`` target always names its context.
+
+Nothing below this module reads the environment; everything else receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from stagecheck.errors import ConfigError
+
+TargetType = Literal["sandbox", "kind", "cluster"]
+TARGET_TYPES: tuple[TargetType, ...] = ("sandbox", "kind", "cluster")
+CONFIG_FILE = "stagecheck.toml"
+DEFAULT_NAMESPACE = "private-ai-demo"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One cluster a run talks to, with the values that differ between environments."""
+
+    name: str
+    type: TargetType
+    kubeconfig: Path
+    context: str | None
+    namespace: str
+    allow_writes: bool
+    vars: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        where = (
+            f"context {self.context!r} of {self.kubeconfig}"
+            if self.context
+            else str(self.kubeconfig)
+        )
+        return f"target {self.name!r} ({self.type}: {where}, namespace {self.namespace!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a run, resolved once at start-up."""
+
+    root: Path
+    cache_dir: Path
+    reports_dir: Path
+    target: Target
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return sandbox_dir(self.cache_dir)
+
+
+def sandbox_dir(cache_dir: Path) -> Path:
+    """Where the local control plane keeps its state, kubeconfig and logs."""
+    return cache_dir / "sandbox"
+
+
+def sandbox_kubeconfig(cache_dir: Path) -> Path:
+    return sandbox_dir(cache_dir) / "kubeconfig"
+
+
+def cache_dir_from(env: Mapping[str, str]) -> Path:
+    return Path(env.get("STAGECHECK_CACHE") or Path.home() / ".cache" / "stagecheck")
+
+
+def load_settings(
+    root: Path,
+    env: Mapping[str, str] | None = None,
+    target_option: str | None = None,
+    kubeconfig_option: str | None = None,
+    allow_writes_option: bool = False,
+    reports_option: str | None = None,
+) -> Settings:
+    """Resolve the run's settings from options, environment and ``stagecheck.toml``."""
+    env = os.environ if env is None else env
+    file_config = _read_config_file(root / CONFIG_FILE)
+    cache_dir = cache_dir_from(env)
+    spec = target_option or env.get("STAGECHECK_TARGET") or file_config.get("default-target")
+    target = _resolve_target(
+        spec or "sandbox",
+        file_config.get("targets", {}),
+        cache_dir=cache_dir,
+        kubeconfig_override=kubeconfig_option or env.get("STAGECHECK_KUBECONFIG"),
+        env=env,
+        allow_writes=allow_writes_option,
+    )
+    reports = Path(reports_option or env.get("STAGECHECK_REPORTS") or root / "reports")
+    return Settings(root=root, cache_dir=cache_dir, reports_dir=reports, target=target)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+
+
+def _resolve_target(
+    spec: str,
+    defined: Mapping[str, Any],
+    *,
+    cache_dir: Path,
+    kubeconfig_override: str | None,
+    env: Mapping[str, str],
+    allow_writes: bool,
+) -> Target:
+    """Turn ``sandbox``, ``kind[:NAME]``, ``cluster:CONTEXT`` or a defined name into a Target."""
+    if spec in defined:
+        entry = dict(defined[spec])
+    else:
+        kind_of, _, argument = spec.partition(":")
+        if kind_of not in TARGET_TYPES:
+            known = ", ".join(sorted({*TARGET_TYPES, *defined}))
+            raise ConfigError(
+                f"unknown target {spec!r}: use sandbox, kind[:NAME], cluster:CONTEXT "
+                f"or a target defined in {CONFIG_FILE} (known: {known})"
+            )
+        entry = {"type": kind_of}
+        if kind_of == "kind":
+            entry["cluster"] = argument or "kind"
+        elif kind_of == "cluster":
+            if not argument:
+                raise ConfigError(
+                    "target 'cluster' needs a kubeconfig context: --target cluster:CONTEXT "
+                    "(the current context is never used implicitly), "
+                    f"or define one in {CONFIG_FILE}"
+                )
+            entry["context"] = argument
+    return _target_from_entry(spec, entry, cache_dir, kubeconfig_override, env, allow_writes)
+
+
+def _target_from_entry(
+    name: str,
+    entry: Mapping[str, Any],
+    cache_dir: Path,
+    kubeconfig_override: str | None,
+    env: Mapping[str, str],
+    allow_writes: bool,
+) -> Target:
+    type_ = entry.get("type")
+    if type_ not in TARGET_TYPES:
+        raise ConfigError(
+            f"target {name!r} in {CONFIG_FILE} has type {type_!r}; expected one of "
+            + ", ".join(TARGET_TYPES)
+        )
+    namespace = str(entry.get("namespace", DEFAULT_NAMESPACE))
+    variables = {str(k): str(v) for k, v in dict(entry.get("vars", {})).items()}
+    variables.setdefault("namespace", namespace)
+    if type_ == "sandbox":
+        kubeconfig = Path(kubeconfig_override or sandbox_kubeconfig(cache_dir))
+        context = None
+        writes = True  # the sandbox is ours: provisioning there is always allowed
+    else:
+        kubeconfig = _user_kubeconfig(entry, kubeconfig_override, env)
+        if type_ == "kind":
+            context = str(entry.get("context") or f"kind-{entry.get('cluster', 'kind')}")
+        else:
+            if not entry.get("context"):
+                raise ConfigError(
+                    f"target {name!r} in {CONFIG_FILE} names no context; a cluster target must "
+                    "name its kubeconfig context explicitly"
+                )
+            context = str(entry["context"])
+        writes = allow_writes
+    return Target(
+        name=name,
+        type=type_,
+        kubeconfig=kubeconfig.expanduser(),
+        context=context,
+        namespace=namespace,
+        allow_writes=writes,
+        vars=variables,
+    )
+
+
+def _user_kubeconfig(
+    entry: Mapping[str, Any], override: str | None, env: Mapping[str, str]
+) -> Path:
+    if override:
+        return Path(override)
+    if entry.get("kubeconfig"):
+        return Path(str(entry["kubeconfig"]))
+    # KUBECONFIG may list several files; like kubectl's default we take the first that exists.
+    for candidate in (env.get("KUBECONFIG") or "").split(os.pathsep):
+        if candidate and Path(candidate).expanduser().exists():
+            return Path(candidate)
+    return Path(env.get("HOME", str(Path.home()))) / ".kube" / "config"

@@ -1,0 +1,281 @@
+"""Checks: pure functions from what the cluster shows to an Observation.
+
+They know Kubernetes semantics (conditions, deployment availability, pod readiness,
+terminal states) and nothing about HTTP, waiting or pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from stagecheck.engine.match import partial_mismatches
+from stagecheck.engine.outcome import Observation, parse_time
+from stagecheck.kube.client import JsonObject
+
+# Container waiting reasons after which waiting longer will not help.
+TERMINAL_WAITING_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+# Condition reasons operators use to say a resource failed rather than is still progressing.
+TERMINAL_CONDITION_REASONS = (
+    frozenset(
+        {
+            "ProgressDeadlineExceeded",
+            "FailingToDeploy",
+            "FailedCreate",
+            "InstallFailed",
+            "ReconcileFailed",
+            "DeploymentFailed",
+            "BackoffLimitExceeded",
+        }
+    )
+    | TERMINAL_WAITING_REASONS
+)
+TERMINAL_PHASES = frozenset({"Failed"})
+
+
+# -- reading objects -------------------------------------------------------------------------
+def conditions(obj: JsonObject) -> list[JsonObject]:
+    found = obj.get("status", {}).get("conditions") or []
+    return [c for c in found if isinstance(c, dict)]
+
+
+def condition(obj: JsonObject, type_: str) -> JsonObject | None:
+    return next((c for c in conditions(obj) if c.get("type") == type_), None)
+
+
+def describe_condition(cond: JsonObject) -> str:
+    text = f"{cond.get('type')}={cond.get('status')}"
+    detail = ": ".join(str(cond[k]) for k in ("reason", "message") if cond.get(k))
+    return f"{text} ({detail})" if detail else text
+
+
+def pod_summary(pod: JsonObject) -> tuple[str, str | None]:
+    """One line on a pod's state, and the terminal reason if it will not recover."""
+    name = pod.get("metadata", {}).get("name", "?")
+    status = pod.get("status", {})
+    phase = status.get("phase", "Unknown")
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return f"pod {name} is terminating", None
+    for container in _container_statuses(status):
+        waiting = container.get("state", {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            reason = waiting["reason"]
+            message = f": {waiting['message']}" if waiting.get("message") else ""
+            line = f"pod {name}: container {container.get('name')} waiting: {reason}{message}"
+            return line, reason if reason in TERMINAL_WAITING_REASONS else None
+        terminated = container.get("state", {}).get("terminated")
+        if terminated and phase not in ("Succeeded",) and terminated.get("exitCode"):
+            line = (
+                f"pod {name}: container {container.get('name')} terminated "
+                f"({terminated.get('reason', 'Error')}, exit code {terminated['exitCode']})"
+            )
+            return line, None
+    if phase in TERMINAL_PHASES:
+        reason = status.get("reason") or "Failed"
+        return f"pod {name} is {phase}: {reason} {status.get('message', '')}".rstrip(), reason
+    scheduled = condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False":
+        return f"pod {name} is {phase}: not scheduled: {describe_condition(scheduled)}", None
+    ready = condition(pod, "Ready")
+    if ready and ready.get("status") == "True":
+        return f"pod {name} is {phase} and Ready", None
+    if ready:
+        return f"pod {name} is {phase}, {describe_condition(ready)}", None
+    if phase == "Pending" and not pod.get("spec", {}).get("nodeName"):
+        return f"pod {name} is Pending and not scheduled yet", None
+    return f"pod {name} is {phase}, not Ready", None
+
+
+def pod_is_ready(pod: JsonObject) -> bool:
+    ready = condition(pod, "Ready")
+    return bool(ready and ready.get("status") == "True") and not pod.get("metadata", {}).get(
+        "deletionTimestamp"
+    )
+
+
+def container_names(pod: JsonObject) -> list[str]:
+    """Containers that run beside the app: regular ones and native sidecars (restartable init)."""
+    spec = pod.get("spec", {})
+    names = [c.get("name", "") for c in spec.get("containers", [])]
+    names += [
+        c.get("name", "")
+        for c in spec.get("initContainers", [])
+        if c.get("restartPolicy") == "Always"
+    ]
+    return names
+
+
+def _container_statuses(status: JsonObject) -> Iterable[JsonObject]:
+    yield from status.get("initContainerStatuses") or []
+    yield from status.get("containerStatuses") or []
+
+
+def _created(obj: JsonObject) -> datetime | None:
+    return parse_time(obj.get("metadata", {}).get("creationTimestamp"))
+
+
+# -- checks ----------------------------------------------------------------------------------
+NOT_FOUND = "not found"
+
+
+def exists(obj: JsonObject | None) -> Observation:
+    if obj is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    return Observation.passed(f"exists since {obj['metadata'].get('creationTimestamp')}")
+
+
+def has_label(obj: JsonObject | None, key: str, value: str) -> Observation:
+    if obj is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    labels = obj.get("metadata", {}).get("labels") or {}
+    if labels.get(key) == value:
+        return Observation.passed(f"{key}={value}")
+    actual = f"label {key}={labels[key]!r}" if key in labels else f"no label {key}"
+    others = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"
+    return Observation(ok=False, actual=f"{actual} (labels: {others})", since=_created(obj))
+
+
+def condition_is(obj: JsonObject | None, type_: str, status: str) -> Observation:
+    if obj is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    cond = condition(obj, type_)
+    if cond is None:
+        present = ", ".join(describe_condition(c) for c in conditions(obj)) or "none"
+        return Observation(
+            ok=False, actual=f"no condition {type_} (conditions: {present})", since=_created(obj)
+        )
+    if str(cond.get("status")) == status:
+        return Observation.passed(describe_condition(cond))
+    reason = cond.get("reason")
+    return Observation(
+        ok=False,
+        actual=describe_condition(cond),
+        since=parse_time(cond.get("lastTransitionTime")),
+        terminal=f"reason {reason}" if reason in TERMINAL_CONDITION_REASONS else None,
+    )
+
+
+def phase_is(obj: JsonObject | None, phase: str) -> Observation:
+    if obj is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    actual = obj.get("status", {}).get("phase")
+    if actual == phase:
+        return Observation.passed(f"phase {actual}")
+    failing = [c for c in conditions(obj) if c.get("status") == "False"]
+    cause = "; ".join(describe_condition(c) for c in failing) or None
+    return Observation(
+        ok=False,
+        actual=f"phase {actual}" if actual else "no .status.phase yet",
+        cause=cause,
+        terminal=f"phase {actual}" if actual in TERMINAL_PHASES else None,
+    )
+
+
+def deployment_available(
+    deployment: JsonObject | None, pods: list[JsonObject], ready: int | None, desired: int | None
+) -> Observation:
+    if deployment is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    spec_replicas = int(deployment.get("spec", {}).get("replicas", 1))
+    status = deployment.get("status", {})
+    ready_now = int(status.get("readyReplicas", 0))
+    available = condition(deployment, "Available")
+    progressing = condition(deployment, "Progressing")
+    available_true = bool(available and available.get("status") == "True")
+    counts_ok = ready is None or (ready_now == ready and spec_replicas == desired)
+    current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+    state = f"{ready_now}/{spec_replicas} replicas ready, " + (
+        describe_condition(available) if available else "no Available condition yet"
+    )
+    if available_true and counts_ok and current:
+        return Observation.passed(state)
+    terminal = None
+    if progressing and progressing.get("reason") in TERMINAL_CONDITION_REASONS:
+        terminal = f"Progressing reason {progressing.get('reason')}"
+    cause, pod_terminal = _pods_cause(pods, deployment)
+    return Observation(
+        ok=False,
+        actual=state,
+        since=parse_time((available or {}).get("lastTransitionTime")) or _created(deployment),
+        cause=cause,
+        terminal=terminal or pod_terminal,
+    )
+
+
+def pods_ready(pods: list[JsonObject], selector: str, namespace: str | None) -> Observation:
+    if not pods:
+        return Observation(ok=False, actual=f"no pod matches labels {selector!r} in {namespace}")
+    not_ready = [p for p in pods if not pod_is_ready(p)]
+    if not not_ready:
+        return Observation.passed(f"{len(pods)}/{len(pods)} pods Ready")
+    cause, terminal = _pods_cause(not_ready, None)
+    since = min(
+        (
+            t
+            for p in not_ready
+            if (t := parse_time((condition(p, "Ready") or {}).get("lastTransitionTime")))
+        ),
+        default=None,
+    )
+    return Observation(
+        ok=False,
+        actual=f"{len(pods) - len(not_ready)}/{len(pods)} pods Ready",
+        since=since,
+        cause=cause,
+        terminal=terminal,
+    )
+
+
+def pods_have_container(
+    pods: list[JsonObject], selector: str, namespace: str | None, container: str
+) -> Observation:
+    if not pods:
+        return Observation(ok=False, actual=f"no pod matches labels {selector!r} in {namespace}")
+    missing = [p for p in pods if container not in container_names(p)]
+    if not missing:
+        return Observation.passed(f"{len(pods)}/{len(pods)} pods have container {container}")
+    first = missing[0]
+    detail = "; ".join(
+        f"pod {p['metadata']['name']} has containers [{', '.join(container_names(p))}]"
+        for p in missing[:3]
+    )
+    return Observation(
+        ok=False,
+        actual=f"{len(missing)}/{len(pods)} pods lack container {container}: {detail}",
+        since=_created(first),
+    )
+
+
+def matches(obj: JsonObject | None, expected: Any) -> Observation:
+    if obj is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    mismatches = partial_mismatches(expected, obj)
+    if not mismatches:
+        return Observation.passed("all written fields match")
+    shown = "; ".join(str(m) for m in mismatches[:5])
+    more = f" (and {len(mismatches) - 5} more)" if len(mismatches) > 5 else ""
+    return Observation(ok=False, actual=shown + more)
+
+
+def _pods_cause(pods: list[JsonObject], owner: JsonObject | None) -> tuple[str | None, str | None]:
+    """The likeliest cause among pods: a terminal one first, else the first not ready."""
+    if not pods:
+        if owner is None:
+            return None, None
+        return "no pods exist for it (its ReplicaSet's events say why: quota, admission)", None
+    summaries = [pod_summary(p) for p in pods if not pod_is_ready(p)]
+    terminal = next(((line, reason) for line, reason in summaries if reason), None)
+    if terminal:
+        return terminal
+    return (summaries[0][0], None) if summaries else (None, None)

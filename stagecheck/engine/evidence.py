@@ -1,0 +1,112 @@
+"""Evidence for a red step: the object as YAML, its recent events, the pods that belong to it.
+
+Everything passes through ``redact`` first: Secret values, credential-looking environment
+values and last-applied annotations never reach a report.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from stagecheck.engine.checks import pod_summary
+from stagecheck.engine.outcome import Evidence
+from stagecheck.errors import KubeApiError
+from stagecheck.kube.client import JsonObject, Kube
+
+REDACTED = "<redacted>"
+SENSITIVE_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
+MAX_EVENTS = 15
+MAX_PODS = 10
+
+
+def redact(obj: JsonObject) -> JsonObject:
+    """A copy safe to show: no secret data, no managed fields, no credential-like env values."""
+    clean = copy.deepcopy(obj)
+    meta = clean.get("metadata", {})
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations") or {}
+    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+        annotations["kubectl.kubernetes.io/last-applied-configuration"] = REDACTED
+    if clean.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            if isinstance(clean.get(field), dict):
+                clean[field] = {k: REDACTED for k in clean[field]}
+    for container in _containers(clean):
+        for env in container.get("env") or []:
+            if "value" in env and SENSITIVE_NAME.search(str(env.get("name", ""))):
+                env["value"] = REDACTED
+    return clean
+
+
+def _containers(obj: JsonObject) -> Iterable[JsonObject]:
+    """Containers of a pod, or of any template nested in a workload or custom resource."""
+    stack: list[Any] = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("containers", "initContainers") and isinstance(value, list):
+                    yield from (c for c in value if isinstance(c, dict))
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def object_yaml(obj: JsonObject) -> Evidence:
+    meta = obj.get("metadata", {})
+    name = f"{obj.get('kind', 'object')} {meta.get('namespace', '')}/{meta.get('name')}".replace(
+        " /", " "
+    )
+    return Evidence(
+        name=f"{name}.yaml",
+        text=yaml.safe_dump(redact(obj), sort_keys=False),
+        media_type="application/yaml",
+    )
+
+
+def events_for(kube: Kube, namespace: str | None, names: Iterable[str]) -> Evidence | None:
+    """Recent events about the named objects, newest last."""
+    if not namespace:
+        return None
+    wanted = set(names)
+    try:
+        listing = kube.get(f"/api/v1/namespaces/{namespace}/events")
+    except KubeApiError:
+        return None
+    events = [
+        e for e in listing.get("items", []) if e.get("involvedObject", {}).get("name") in wanted
+    ]
+    if not events:
+        return Evidence(name="events", text=f"no events for {', '.join(sorted(wanted))}")
+    events.sort(key=_event_time)
+    lines = [
+        f"{_event_time(e)}  {e.get('type', '')}  {e.get('reason', '')}  "
+        f"{e.get('involvedObject', {}).get('kind', '')}/{e.get('involvedObject', {}).get('name')}"
+        f"  {e.get('message', '').strip()}" + (f" (x{e['count']})" if e.get("count", 1) > 1 else "")
+        for e in events[-MAX_EVENTS:]
+    ]
+    return Evidence(name="events", text="\n".join(lines))
+
+
+def pods_status(pods: list[JsonObject]) -> Evidence | None:
+    if not pods:
+        return None
+    lines = [pod_summary(p)[0] for p in pods[:MAX_PODS]]
+    if len(pods) > MAX_PODS:
+        lines.append(f"... and {len(pods) - MAX_PODS} more")
+    return Evidence(name="related pods", text="\n".join(lines))
+
+
+def _event_time(event: JsonObject) -> str:
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("metadata", {}).get("creationTimestamp")
+        or ""
+    )

@@ -1,0 +1,231 @@
+"""The Kubernetes expectations behind the step vocabulary.
+
+Each ``expect_*`` resolves the kind, builds the queries, waits through ``observe`` and, when
+the expectation does not hold, raises a StepFailure with object, expected, actual, since,
+cause and evidence. Steps call exactly one of these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from stagecheck.engine import checks
+from stagecheck.engine.evidence import events_for, object_yaml, pods_status
+from stagecheck.engine.outcome import Evidence, Observation, StepFailure
+from stagecheck.engine.related import related_pods, selector_string
+from stagecheck.engine.wait import Query, Snapshot, observe
+from stagecheck.errors import KubeApiError, StagecheckError
+from stagecheck.kube.client import JsonObject, Kube
+from stagecheck.kube.discovery import Discovery, ResourceType
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    resource: ResourceType
+    name: str
+    namespace: str | None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.resource.kind} {where}{self.name}"
+
+
+class Cluster:
+    """One target's cluster as the step vocabulary sees it."""
+
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        self.kube = kube
+        self.discovery = Discovery(kube)
+        self.namespace = namespace
+
+    # -- references --------------------------------------------------------------------------
+    def ref(self, kind: str, name: str, namespace: str | None = None) -> ObjectRef:
+        resource = self.discovery.resolve(kind)
+        return ObjectRef(
+            resource, name, (namespace or self.namespace) if resource.namespaced else None
+        )
+
+    def _query(self, ref: ObjectRef) -> Query:
+        return Query("object", ref.resource, ref.namespace, name=ref.name)
+
+    # -- expectations ------------------------------------------------------------------------
+    def expect_exists(
+        self, kind: str, name: str, namespace: str | None, within: float | None
+    ) -> None:
+        ref = self.ref(kind, name, namespace)
+        self._expect_object(ref, "it exists", checks.exists, within)
+
+    def expect_label(
+        self,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        key: str,
+        value: str,
+        within: float | None,
+    ) -> None:
+        ref = self.ref(kind, name, namespace)
+        self._expect_object(
+            ref, f"label {key}={value}", lambda o: checks.has_label(o, key, value), within
+        )
+
+    def expect_condition(
+        self,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        type_: str,
+        status: str,
+        within: float | None,
+    ) -> None:
+        ref = self.ref(kind, name, namespace)
+        self._expect_object(
+            ref,
+            f"condition {type_}={status}",
+            lambda o: checks.condition_is(o, type_, status),
+            within,
+        )
+
+    def expect_phase(
+        self, kind: str, name: str, namespace: str | None, phase: str, within: float | None
+    ) -> None:
+        ref = self.ref(kind, name, namespace)
+        self._expect_object(ref, f"phase {phase}", lambda o: checks.phase_is(o, phase), within)
+
+    def expect_matches(
+        self, kind: str, name: str, namespace: str | None, expected_yaml: str, within: float | None
+    ) -> None:
+        try:
+            expected: Any = yaml.safe_load(expected_yaml)
+        except yaml.YAMLError as error:
+            raise StagecheckError(f"the partial object is not valid YAML: {error}") from None
+        if not isinstance(expected, dict):
+            raise StagecheckError("the partial object must be a YAML mapping of fields to match")
+        ref = self.ref(kind, name, namespace)
+        self._expect_object(
+            ref, "the written fields to match", lambda o: checks.matches(o, expected), within
+        )
+
+    def expect_deployment_available(
+        self,
+        name: str,
+        namespace: str | None,
+        ready: int | None,
+        desired: int | None,
+        within: float | None,
+    ) -> None:
+        ref = self.ref("Deployment.apps", name, namespace)
+        expected = "Available=True" + (
+            f" with {ready}/{desired} replicas ready" if ready is not None else ""
+        )
+        pods_resource = self.discovery.resolve("Pod")
+        deployment = self.kube.get_or_none(ref.resource.object_path(ref.name, ref.namespace))
+        selector = selector_string(deployment) if deployment else None
+        queries = [self._query(ref)]
+        if selector:
+            queries.append(Query("pods", pods_resource, ref.namespace, label_selector=selector))
+
+        def check(snapshot: Snapshot) -> Observation:
+            return checks.deployment_available(
+                snapshot.one("object"), snapshot.all("pods"), ready, desired
+            )
+
+        self._expect(str(ref), expected, queries, check, within, [ref.name])
+
+    def expect_pods_ready(self, selector: str, namespace: str | None, within: float | None) -> None:
+        namespace = namespace or self.namespace
+        query = Query("pods", self.discovery.resolve("Pod"), namespace, label_selector=selector)
+        self._expect(
+            f"pods with labels {selector} in {namespace}",
+            "every pod Ready",
+            [query],
+            lambda s: checks.pods_ready(s.all("pods"), selector, namespace),
+            within,
+        )
+
+    def expect_pods_have_container(
+        self, selector: str, namespace: str | None, container: str, within: float | None
+    ) -> None:
+        namespace = namespace or self.namespace
+        query = Query("pods", self.discovery.resolve("Pod"), namespace, label_selector=selector)
+        self._expect(
+            f"pods with labels {selector} in {namespace}",
+            f"every pod to have a container named {container}",
+            [query],
+            lambda s: checks.pods_have_container(s.all("pods"), selector, namespace, container),
+            within,
+        )
+
+    # -- the one place that waits and explains -----------------------------------------------
+    def _expect_object(
+        self,
+        ref: ObjectRef,
+        expected: str,
+        check: Callable[[JsonObject | None], Observation],
+        within: float | None,
+    ) -> None:
+        self._expect(
+            str(ref),
+            expected,
+            [self._query(ref)],
+            lambda s: check(s.one("object")),
+            within,
+            [ref.name],
+        )
+
+    def _expect(
+        self,
+        subject: str,
+        expected: str,
+        queries: list[Query],
+        check: Callable[[Snapshot], Observation],
+        within: float | None,
+        names: list[str] | None = None,
+    ) -> None:
+        result = observe(self.kube, queries, check, within)
+        if result.observation.ok:
+            return
+        observation = result.observation
+        if observation.actual == checks.NOT_FOUND:
+            observation = self._explain_absence(queries[0], observation)
+        raise StepFailure(
+            subject=subject,
+            expected=expected,
+            observation=observation,
+            waited=result.waited if within else None,
+            evidence=self._evidence(result.snapshot, names or []),
+        )
+
+    def _explain_absence(self, query: Query, observation: Observation) -> Observation:
+        if (
+            query.namespace
+            and query.resource.kind != "Namespace"
+            and self.kube.get_or_none(f"/api/v1/namespaces/{query.namespace}") is None
+        ):
+            cause = f"namespace {query.namespace} does not exist"
+            return Observation(ok=False, actual=observation.actual, cause=cause)
+        return observation
+
+    def _evidence(self, snapshot: Snapshot, names: list[str]) -> list[Evidence]:
+        """Gather what a reader needs to see why; never fails the step for lack of it."""
+        found: list[Evidence] = []
+        try:
+            obj = snapshot.one("object")
+            pods = snapshot.all("pods")
+            if obj is not None:
+                found.append(object_yaml(obj))
+                if not pods:
+                    pods = related_pods(self.kube, self.discovery, obj)
+            namespace = (obj or (pods[0] if pods else {})).get("metadata", {}).get("namespace")
+            pod_names = [p["metadata"]["name"] for p in pods]
+            for item in (events_for(self.kube, namespace, [*names, *pod_names]), pods_status(pods)):
+                if item is not None:
+                    found.append(item)
+            found.extend(object_yaml(p) for p in pods[:3] if p is not obj)
+        except KubeApiError as error:
+            found.append(Evidence(name="evidence error", text=str(error)))
+        return found

@@ -1,0 +1,176 @@
+"""API discovery: which kinds the cluster serves, so features name any kind (CRDs too).
+
+Uses aggregated discovery (two requests) where the server offers it, and the per-group
+listing otherwise. A kind the cluster does not serve fails at once with the closest kinds it
+does serve: a wrong CRD group is a common real mistake.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from stagecheck.errors import UnknownKind
+from stagecheck.kube.client import Kube
+
+AGGREGATED = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+    "application/json"
+)
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    preferred: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """kubectl's spelling: plural.group (core kinds have no group)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def collection_path(self, namespace: str | None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            return f"{base}/namespaces/{namespace}/{self.plural}"
+        return f"{base}/{self.plural}"
+
+    def object_path(self, name: str, namespace: str | None) -> str:
+        return f"{self.collection_path(namespace)}/{name}"
+
+    def names(self) -> set[str]:
+        return {self.kind.lower(), self.plural, self.singular, *self.short_names}
+
+
+class Discovery:
+    """The catalogue of served resource types, fetched once and refreshed on a miss."""
+
+    def __init__(self, kube: Kube) -> None:
+        self._kube = kube
+        self._types: list[ResourceType] | None = None
+        self._lock = threading.Lock()
+
+    def types(self, refresh: bool = False) -> list[ResourceType]:
+        with self._lock:
+            if self._types is None or refresh:
+                self._types = list(self._fetch())
+            return self._types
+
+    def resolve(self, text: str) -> ResourceType:
+        """Resolve ``Kind``, ``plural``, ``Kind.group`` or ``kind.version.group`` to a type."""
+        found = self._match(text, self.types())
+        if found is None:  # a CRD may have been installed since the catalogue was read
+            found = self._match(text, self.types(refresh=True))
+        if found is None:
+            raise UnknownKind(self._unknown_message(text))
+        return found
+
+    def _match(self, text: str, types: list[ResourceType]) -> ResourceType | None:
+        name, _, qualifier = text.strip().partition(".")
+        name = name.lower()
+        candidates = [t for t in types if name in t.names()]
+        if qualifier:
+            version, _, group = qualifier.partition(".")
+            candidates = [
+                t
+                for t in candidates
+                if t.group == qualifier.lower()
+                or (t.version == version and t.group == group.lower())
+            ]
+        if not candidates:
+            return None
+        # Like kubectl: the preferred version, and the core group before any other.
+        candidates.sort(key=lambda t: (not t.preferred, t.group != "", t.group))
+        return candidates[0]
+
+    def _unknown_message(self, text: str) -> str:
+        types = self.types()
+        name = text.split(".", 1)[0].lower()
+        same_kind = sorted(
+            {f"{t.kind}.{t.group or 'core'}/{t.version}" for t in types if name in t.names()}
+        )
+        if same_kind:
+            return (
+                f"the cluster serves no kind {text!r}: {text.split('.', 1)[0]} is served as "
+                + ", ".join(same_kind)
+                + " (is the API group in the feature right?)"
+            )
+        spellings: dict[str, ResourceType] = {}
+        for t in types:
+            for spelling in (t.kind, f"{t.kind}.{t.group}" if t.group else t.kind):
+                spellings.setdefault(spelling.lower(), t)
+        close = difflib.get_close_matches(text.lower(), list(spellings), n=4, cutoff=0.6)
+        if not close:
+            close = difflib.get_close_matches(name, list(spellings), n=4, cutoff=0.5)
+        shown = sorted({f"{spellings[c].kind} ({spellings[c].api_version})" for c in close})
+        hint = ("; closest served: " + ", ".join(shown)) if shown else ""
+        return (
+            f"the cluster serves no kind {text!r}{hint}. Is the operator that owns its CRD "
+            "installed, and the kind spelled as in the CRD?"
+        )
+
+    # -- fetching ----------------------------------------------------------------------------
+    def _fetch(self) -> Iterable[ResourceType]:
+        core_doc = self._kube.get("/api", accept=AGGREGATED)
+        groups_doc = self._kube.get("/apis", accept=AGGREGATED)
+        if core_doc.get("kind") == "APIGroupDiscoveryList":
+            yield from _from_aggregated(core_doc)
+            yield from _from_aggregated(groups_doc)
+            return
+        yield from self._from_legacy_version("", "v1", preferred=True)
+        for group in groups_doc.get("groups", []):
+            preferred = group.get("preferredVersion", {}).get("version")
+            for version in group.get("versions", []):
+                yield from self._from_legacy_version(
+                    group["name"], version["version"], version["version"] == preferred
+                )
+
+    def _from_legacy_version(
+        self, group: str, version: str, preferred: bool
+    ) -> Iterable[ResourceType]:
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        for resource in self._kube.get(path).get("resources", []):
+            if "/" in resource["name"]:
+                continue  # subresources
+            yield ResourceType(
+                group=group,
+                version=version,
+                kind=resource["kind"],
+                plural=resource["name"],
+                singular=resource.get("singularName") or resource["kind"].lower(),
+                namespaced=bool(resource.get("namespaced")),
+                short_names=tuple(resource.get("shortNames", [])),
+                preferred=preferred,
+            )
+
+
+def _from_aggregated(doc: dict[str, Any]) -> Iterable[ResourceType]:
+    for group in doc.get("items", []):
+        group_name = group.get("metadata", {}).get("name", "")
+        for index, version in enumerate(group.get("versions", [])):
+            for resource in version.get("resources", []):
+                kind = resource.get("responseKind", {}).get("kind", "")
+                yield ResourceType(
+                    group=group_name,
+                    version=version["version"],
+                    kind=kind,
+                    plural=resource["resource"],
+                    singular=resource.get("singularResource") or kind.lower(),
+                    namespaced=resource.get("scope") == "Namespaced",
+                    short_names=tuple(resource.get("shortNames", [])),
+                    preferred=index == 0,  # versions are listed in preference order
+                )

@@ -1,0 +1,133 @@
+"""The pytest plugin: options, settings, collecting ``.feature`` files, and failure output.
+
+``pytest features/stage2`` and ``pytest features/stage2/milvus.feature`` collect Gherkin
+scenarios directly, with no per-feature test modules. A red step's report shows the step
+and stagecheck's explanation instead of a traceback through the framework; its evidence is
+attached to the Allure result and shown as a report section.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_bdd.parser import Feature, Scenario, Step
+
+from stagecheck.config import Settings, load_settings
+from stagecheck.engine.outcome import Evidence, StepFailure
+from stagecheck.errors import ConfigError, StagecheckError
+
+SETTINGS = pytest.StashKey[Settings]()
+FAILED_STEP = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stagecheck")
+    group.addoption(
+        "--target",
+        help="what cluster to talk to: sandbox (default), kind[:NAME], cluster:CONTEXT, "
+        "or a target defined in stagecheck.toml (env STAGECHECK_TARGET)",
+    )
+    group.addoption("--kubeconfig", help="kubeconfig file for a kind or cluster target")
+    group.addoption(
+        "--allow-writes",
+        action="store_true",
+        default=False,
+        help="let this run change a kind or cluster target (the sandbox always allows it)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[SETTINGS] = load_settings(
+            root=config.rootpath,
+            target_option=config.getoption("--target"),
+            kubeconfig_option=config.getoption("--kubeconfig"),
+            allow_writes_option=config.getoption("--allow-writes"),
+        )
+    except ConfigError as error:
+        raise pytest.UsageError(f"stagecheck: {error}") from None
+    global _current_config
+    _current_config = config
+
+
+_current_config: pytest.Config | None = None
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    return config.stash[SETTINGS]
+
+
+# -- collecting .feature files -------------------------------------------------------------------
+class FeatureFile(pytest.Module):
+    """A .feature file collected as a module whose tests are its scenarios."""
+
+    def _getobj(self) -> types.ModuleType:
+        module = types.ModuleType(f"feature_{self.path.stem}")
+        module.__file__ = str(self.path)
+        # pytest-bdd's scenarios() binds tests into its caller's module namespace.
+        source = "from pytest_bdd import scenarios\nscenarios(__feature_path__)\n"
+        module.__dict__["__feature_path__"] = str(self.path)
+        exec(compile(source, str(self.path), "exec"), module.__dict__)
+        return module
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix == ".feature":
+        return FeatureFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_bdd_apply_tag(tag: str, function: Any) -> bool | None:
+    # Tags become markers (so `-m mesh` works); declare them so --strict-markers accepts them.
+    config = _current_config
+    if config is not None:
+        config.addinivalue_line("markers", f"{tag}: Gherkin tag @{tag}")
+    return None
+
+
+# -- failure output ------------------------------------------------------------------------------
+def pytest_bdd_step_error(
+    request: pytest.FixtureRequest,
+    feature: Feature,
+    scenario: Scenario,
+    step: Step,
+    exception: Exception,
+) -> None:
+    request.node.stash[FAILED_STEP] = (
+        f"{step.keyword} {step.name}  ({feature.rel_filename}:{step.line_number})"
+    )
+    if isinstance(exception, StepFailure):
+        for evidence in exception.evidence:
+            _attach(request.node, evidence)
+
+
+def _attach(item: pytest.Item, evidence: Evidence) -> None:
+    item.add_report_section("call", f"evidence: {evidence.name}", evidence.text)
+    try:
+        import allure
+
+        kind = (
+            allure.attachment_type.YAML
+            if evidence.media_type == "application/yaml"
+            else allure.attachment_type.TEXT
+        )
+        allure.attach(evidence.text, name=evidence.name, attachment_type=kind)
+    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+        pass
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    excinfo = call.excinfo
+    if (
+        excinfo is not None
+        and isinstance(excinfo.value, StepFailure | StagecheckError)
+        and item.config.getoption("tbstyle") in ("auto", "short", "line")
+    ):
+        step = item.stash.get(FAILED_STEP, "")
+        report.longrepr = f"{step}\n{excinfo.value}" if step else str(excinfo.value)
+    return report

@@ -1,0 +1,227 @@
+"""The local control plane: real etcd, kube-apiserver, controller-manager and scheduler, with
+kwok standing in for kubelets (nodes and the pod lifecycle). Loopback only.
+
+    scripts/control-plane up       build once (cached by version), start, create nodes
+    scripts/control-plane status   what runs, where, and whether it answers
+    scripts/control-plane down     stop everything; no process and no port left behind
+
+The kubeconfig is written to the sandbox directory, never to ~/.kube/config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from stagecheck.config import DEFAULT_NAMESPACE, Settings, Target, load_settings
+from stagecheck.errors import StagecheckError
+from stagecheck.kube.client import Kube, connect
+
+CLUSTER_NAME = "stagecheck"
+NODE_COUNT = 3
+READY_TIMEOUT_S = 90
+BINARIES = {
+    "KWOK_ETCD_BINARY": "etcd",
+    "KWOK_KUBE_APISERVER_BINARY": "kube-apiserver",
+    "KWOK_KUBE_CONTROLLER_MANAGER_BINARY": "kube-controller-manager",
+    "KWOK_KUBE_SCHEDULER_BINARY": "kube-scheduler",
+    "KWOK_CONTROLLER_BINARY": "kwok",
+}
+# Every request at Metadata level: enough to prove what a run wrote, without any payload.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
+
+
+class ControlPlane:
+    """One kwok-managed control plane whose state lives in ``state_dir``."""
+
+    def __init__(self, root: Path, state_dir: Path, name: str = CLUSTER_NAME) -> None:
+        self.root, self.state, self.name = root, state_dir, name
+        self.kubeconfig = state_dir / "kubeconfig"
+        self.kwok_workdir = state_dir / "kwok"
+        self.cluster_dir = self.kwok_workdir / "clusters" / name
+        self.audit_log = self.cluster_dir / "logs" / "audit.log"
+
+    def target(self, namespace: str = DEFAULT_NAMESPACE) -> Target:
+        return Target("sandbox", "sandbox", self.kubeconfig, None, namespace, True)
+
+    def connect(self) -> Kube:
+        return connect(self.target())
+
+    def answers(self) -> bool:
+        try:
+            self.connect().close()
+        except StagecheckError:
+            return False
+        return True
+
+    def up(self) -> float:
+        """Start (or find running) and return the seconds it took."""
+        started = time.monotonic()
+        if self.answers():
+            return time.monotonic() - started
+        bin_dir = binaries_dir(self.root)
+        self.state.mkdir(parents=True, exist_ok=True)
+        if self.cluster_dir.exists():
+            # Stopped, or half-started by an interrupted run: start from a clean state.
+            self._kwokctl(bin_dir, "delete", "cluster", check=False)
+        policy = self.state / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+        self.kubeconfig.unlink(missing_ok=True)
+        created = self._kwokctl(
+            bin_dir,
+            "create",
+            "cluster",
+            "--runtime=binary",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--kube-audit-policy={policy}",
+            "--extra-args=kube-apiserver=advertise-address=127.0.0.1",
+            "--extra-args=kube-apiserver=bind-address=127.0.0.1",
+            f"--wait={READY_TIMEOUT_S}s",
+            "--quiet-pull",
+            check=False,
+        )
+        if created.returncode != 0:
+            self._kwokctl(bin_dir, "delete", "cluster", check=False)
+            raise StagecheckError(
+                "the control plane did not start (nothing left running):\n"
+                + (created.stdout + created.stderr)[-3000:]
+            )
+        kube = self.connect()
+        try:
+            for index in range(NODE_COUNT):
+                node = _node(node_name(index))
+                kube.create("/api/v1/nodes", node)
+                # Status is dropped on create; the scheduler needs capacity to place pods.
+                kube.patch(f"/api/v1/nodes/{node_name(index)}/status", {"status": node["status"]})
+        finally:
+            kube.close()
+        return time.monotonic() - started
+
+    def down(self) -> bool:
+        """Stop and remove the cluster; False when there was nothing to stop."""
+        if not self.cluster_dir.exists():
+            return False
+        self._kwokctl(binaries_dir(self.root), "delete", "cluster", check=False)
+        self.kubeconfig.unlink(missing_ok=True)
+        return True
+
+    def _kwokctl(
+        self, bin_dir: Path, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KWOK_WORKDIR": str(self.kwok_workdir), "KWOK_RUNTIME": "binary"}
+        env.update({var: str(bin_dir / binary) for var, binary in BINARIES.items()})
+        kubectl = shutil.which("kubectl")
+        if kubectl:
+            env["KWOK_KUBECTL_BINARY"] = kubectl
+        return subprocess.run(
+            [str(bin_dir / "kwokctl"), "--name", self.name, *args],
+            env=env,
+            check=check,
+            capture_output=True,
+            text=True,
+        )
+
+
+def binaries_dir(root: Path) -> Path:
+    """Build (or find) the binaries; the build script prints their cached directory."""
+    script = root / "scripts" / "build-control-plane"
+    subprocess.run([str(script)], check=True, stdout=sys.stderr)
+    found = subprocess.run([str(script), "--print-bin"], check=True, capture_output=True, text=True)
+    return Path(found.stdout.strip())
+
+
+def for_settings(settings: Settings) -> ControlPlane:
+    return ControlPlane(settings.root, settings.sandbox_dir)
+
+
+def up(settings: Settings) -> int:
+    plane = for_settings(settings)
+    seconds = plane.up()
+    print(
+        f"control plane up ({seconds:.1f}s); kubeconfig: {plane.kubeconfig}; "
+        f"audit log: {plane.audit_log}"
+    )
+    return 0
+
+
+def down(settings: Settings) -> int:
+    print(
+        "control plane stopped"
+        if for_settings(settings).down()
+        else "control plane was not running"
+    )
+    return 0
+
+
+def status(settings: Settings) -> int:
+    plane = for_settings(settings)
+    try:
+        kube = plane.connect()
+    except StagecheckError:
+        print(f"control plane is not running (no answer using {plane.kubeconfig})")
+        return 1
+    try:
+        version = kube.version().get("gitVersion")
+        nodes = [n["metadata"]["name"] for n in kube.get("/api/v1/nodes").get("items", [])]
+    finally:
+        kube.close()
+    print(f"control plane up: Kubernetes {version}; nodes: {', '.join(nodes) or 'none'}")
+    print(f"kubeconfig: {plane.kubeconfig}")
+    print(f"audit log: {plane.audit_log}")
+    return 0
+
+
+def node_name(index: int) -> str:
+    return f"kwok-node-{index}"
+
+
+def _node(name: str) -> dict[str, object]:
+    """A node that kwok manages: it stays Ready and runs every pod bound to it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        },
+        "spec": {"taints": []},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="control-plane", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
+    args = parser.parse_args(argv)
+    settings = load_settings(root=args.root.resolve(), target_option="sandbox")
+    try:
+        return {"up": up, "down": down, "status": status}[args.command](settings)
+    except (StagecheckError, subprocess.CalledProcessError) as error:
+        print(f"control-plane {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

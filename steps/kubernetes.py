@@ -1,0 +1,145 @@
+"""The Kubernetes step vocabulary: thin adapters from sentences to ``Cluster.expect_*``.
+
+Every sentence works as Given or Then, and every positive form takes an optional
+``within <duration>`` (without it the state is checked once, now).
+
+    the stage namespace exists
+    the stage namespace has label "istio.io/rev" with value "data-science-smcp"
+    the <Kind> "<name>" [in namespace "<ns>"] exists
+    the <Kind> "<name>" [in namespace "<ns>"] has label "<key>" with value "<value>"
+    the <Kind> "<name>" [in namespace "<ns>"] has condition "<type>" with status "<status>"
+    the <Kind> "<name>" [in namespace "<ns>"] is in phase "<phase>"
+    the <Kind> "<name>" [in namespace "<ns>"] matches:  (a YAML docstring, partial match)
+    the deployment "<name>" [in namespace "<ns>"] is available [with N/M replicas ready]
+    all pods with labels "<selector>" [in namespace "<ns>"] are ready
+    every pod with labels "<selector>" [in namespace "<ns>"] has a container named "<name>"
+
+<Kind> is resolved through API discovery: Deployment, deployments, deploy, or with its group
+(InferenceService.serving.kserve.io) when two groups serve the same kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_bdd import parsers, step
+
+from stagecheck.config import Target
+from stagecheck.engine.durations import parse_duration
+from stagecheck.engine.kubernetes import Cluster
+
+IN_NS = r'(?: in namespace "(?P<namespace>[^"]+)")?'
+OBJECT = r'the (?P<kind>[A-Za-z][\w.\-]*) "(?P<name>[^"]+)"' + IN_NS
+WITHIN = r"(?: within (?P<within>\d[\w .]*?))?"
+PODS = r'pods? with labels "(?P<selector>[^"]+)"' + IN_NS
+
+
+def sentence(pattern: str) -> Any:
+    """A step usable as Given or Then, matched by a regular expression."""
+    return step(parsers.re(pattern), converters=CONVERTERS)
+
+
+def _within(text: str | None) -> float | None:
+    return parse_duration(text) if text else None
+
+
+def _count(text: str | None) -> int | None:
+    return int(text) if text else None
+
+
+CONVERTERS: dict[str, Any] = {"within": _within, "ready": _count, "desired": _count}
+
+
+@sentence(r"the stage namespace exists" + WITHIN)
+def stage_namespace_exists(cluster: Cluster, target: Target, within: float | None) -> None:
+    cluster.expect_exists("Namespace", target.namespace, None, within)
+
+
+@sentence(r'the stage namespace has label "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"' + WITHIN)
+def stage_namespace_label(
+    cluster: Cluster, target: Target, key: str, value: str, within: float | None
+) -> None:
+    cluster.expect_label("Namespace", target.namespace, None, key, value, within)
+
+
+@sentence(OBJECT + " exists" + WITHIN)
+def object_exists(
+    cluster: Cluster, kind: str, name: str, namespace: str | None, within: float | None
+) -> None:
+    cluster.expect_exists(kind, name, namespace, within)
+
+
+@sentence(OBJECT + r' has label "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"' + WITHIN)
+def object_label(
+    cluster: Cluster,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    key: str,
+    value: str,
+    within: float | None,
+) -> None:
+    cluster.expect_label(kind, name, namespace, key, value, within)
+
+
+@sentence(OBJECT + r' has condition "(?P<type>[^"]+)" with status "(?P<status>[^"]+)"' + WITHIN)
+def object_condition(
+    cluster: Cluster,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    type: str,
+    status: str,
+    within: float | None,
+) -> None:
+    cluster.expect_condition(kind, name, namespace, type, status, within)
+
+
+@sentence(OBJECT + r' is in phase "(?P<phase>[^"]+)"' + WITHIN)
+def object_phase(
+    cluster: Cluster, kind: str, name: str, namespace: str | None, phase: str, within: float | None
+) -> None:
+    cluster.expect_phase(kind, name, namespace, phase, within)
+
+
+@sentence(OBJECT + " matches" + WITHIN + ":?")
+def object_matches(
+    cluster: Cluster,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    within: float | None,
+    docstring: str,
+) -> None:
+    cluster.expect_matches(kind, name, namespace, docstring, within)
+
+
+@sentence(
+    r'the deployment "(?P<name>[^"]+)"'
+    + IN_NS
+    + r" is available(?: with (?P<ready>\d+)/(?P<desired>\d+) replicas ready)?"
+    + WITHIN
+)
+def deployment_available(
+    cluster: Cluster,
+    name: str,
+    namespace: str | None,
+    ready: int | None,
+    desired: int | None,
+    within: float | None,
+) -> None:
+    cluster.expect_deployment_available(name, namespace, ready, desired, within)
+
+
+@sentence("all " + PODS + " are ready" + WITHIN)
+def pods_ready(
+    cluster: Cluster, selector: str, namespace: str | None, within: float | None
+) -> None:
+    cluster.expect_pods_ready(selector, namespace, within)
+
+
+@sentence("every " + PODS + r' has a container named "(?P<container>[^"]+)"' + WITHIN)
+def pods_have_container(
+    cluster: Cluster, selector: str, namespace: str | None, container: str, within: float | None
+) -> None:
+    cluster.expect_pods_have_container(selector, namespace, container, within)
