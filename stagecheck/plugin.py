@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_bdd.exceptions import GherkinParseError, StepDefinitionNotFoundError
 from pytest_bdd.parser import Feature, Scenario, Step
 
 from stagecheck.config import Settings, load_settings
@@ -70,8 +71,22 @@ class FeatureFile(pytest.Module):
         # pytest-bdd's scenarios() binds tests into its caller's module namespace.
         source = "from pytest_bdd import scenarios\nscenarios(__feature_path__)\n"
         module.__dict__["__feature_path__"] = str(self.path)
-        exec(compile(source, str(self.path), "exec"), module.__dict__)
+        try:
+            exec(compile(source, str(self.path), "exec"), module.__dict__)
+        except GherkinParseError as error:
+            raise self.CollectError(gherkin_error(self.path, error)) from None
         return module
+
+
+def gherkin_reason(error: GherkinParseError) -> str:
+    """What is wrong with a feature file that is not valid Gherkin, in one line."""
+    text = getattr(error, "line_content", "").strip()
+    reason = str(getattr(error, "message", error)).split(". Check")[0]
+    return f"not valid Gherkin: {reason}" + (f": {text!r}" if text else "")
+
+
+def gherkin_error(path: Path, error: GherkinParseError) -> str:
+    return f"{path}:{getattr(error, 'line', 0)}: {gherkin_reason(error)}"
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -125,7 +140,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     excinfo = call.excinfo
     if (
         excinfo is not None
-        and isinstance(excinfo.value, StepFailure | StagecheckError)
+        and isinstance(
+            excinfo.value, StepFailure | StagecheckError | StepDefinitionNotFoundError
+        )
         and item.config.getoption("tbstyle") in ("auto", "short", "line")
     ):
         step = item.stash.get(FAILED_STEP, "")

@@ -59,17 +59,28 @@ def _list_mismatches(expected: list[Any], actual: list[Any], path: str) -> list[
             unused.remove(hit)
             continue
         closest = _closest(item, [actual[i] for i in unused])
-        note = "no item matches" + (
-            f"; closest is {_short(closest)}" if closest is not None else ""
+        note = f"no item of {len(actual)} matches" + (
+            "; closest shown" if closest is not None else ""
         )
-        found.append(Mismatch(f"{path}[{position}]", item, [actual[i] for i in unused] or [], note))
+        found.append(Mismatch(f"{path}[{position}]", item, closest, note))
     return found
 
 
+IDENTITY_KEYS = ("type", "name", "kind")
+
+
 def _closest(item: Any, candidates: list[Any]) -> Any:
+    """The candidate sharing most of the item's fields; identity fields (type, name) first."""
     if not candidates:
         return None
-    return min(candidates, key=lambda c: len(partial_mismatches(item, c)))
+
+    def score(candidate: Any) -> tuple[int, int]:
+        if not isinstance(item, dict) or not isinstance(candidate, dict):
+            return (0, -len(partial_mismatches(item, candidate)))
+        same = [k for k in item if k in candidate and not partial_mismatches(item[k], candidate[k])]
+        return (sum(k in IDENTITY_KEYS for k in same), len(same))
+
+    return max(candidates, key=score)
 
 
 def _scalar_equal(expected: Any, actual: Any) -> bool:

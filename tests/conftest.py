@@ -1,0 +1,49 @@
+"""Fixtures for the framework's own tests: a private, real control plane with a known world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from stagecheck.kube.client import Kube
+from stagecheck.sandbox.controlplane import ControlPlane
+from tests.support import ROOT, apply_world, load_yaml
+
+# Vocabulary features are run by the tests in a sub-process (as users run them), never
+# collected as tests of this suite.
+collect_ignore = ["features"]
+
+WORLD = ROOT / "tests" / "features" / "kubernetes" / "world.yaml"
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(ROOT, tmp_path_factory.mktemp("control-plane"), name="stagecheck-tests")
+    plane.up()
+    try:
+        yield plane
+    finally:
+        plane.down()
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> Iterator[Kube]:
+    client = control_plane.connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def world(kube: Kube) -> Kube:
+    """The control plane holding the objects of tests/features/kubernetes/world.yaml."""
+    apply_world(kube, load_yaml(WORLD))
+    return kube
+
+
+@pytest.fixture
+def sandbox_args(control_plane: ControlPlane) -> list[str]:
+    """Arguments that point a feature run at the private control plane."""
+    return ["--target", "sandbox", "--kubeconfig", str(control_plane.kubeconfig)]

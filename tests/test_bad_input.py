@@ -1,0 +1,80 @@
+"""Bad input gets one clear error, quickly, and no scenario runs against nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.support import ROOT, run_pytest
+
+FEATURE = str(ROOT / "tests" / "features" / "kubernetes" / "namespaces.feature")
+
+
+def kubeconfig(path: Path, server: str, contexts: dict[str, str], current: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "canary-token-value"}}],
+                "contexts": [{"name": n, "context": {"cluster": c, "user": "u"}} for n, c in contexts.items()],
+                "current-context": current,
+            }
+        )
+    )
+    return path
+
+
+def test_no_sandbox_running_says_how_to_start_it_once(tmp_path: Path) -> None:
+    run = run_pytest([FEATURE], tmp_path, env={"STAGECHECK_CACHE": str(tmp_path / "empty-cache")})
+    assert run.returncode == 3
+    assert run.output.count("the sandbox control plane is not running") == 1, run.output
+    assert "scripts/control-plane up" in run.output
+    assert "Traceback" not in run.output
+    assert not any(r.outcome == "passed" for r in run.scenarios.values())
+
+
+def test_an_unreachable_cluster_is_one_sentence(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", {"dev": "c"}, "dev")
+    run = run_pytest([FEATURE, "--target", "cluster:dev", "--kubeconfig", str(config)], tmp_path)
+    assert run.returncode == 3
+    assert "target 'cluster:dev' (cluster: context 'dev'" in run.output
+    assert "is unreachable at https://127.0.0.1:1" in run.output
+    assert "canary-token-value" not in run.output
+
+
+def test_a_context_missing_from_the_kubeconfig_lists_those_present(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", {"dev": "c", "prod": "c"}, "dev")
+    run = run_pytest([FEATURE, "--target", "cluster:staging", "--kubeconfig", str(config)], tmp_path)
+    assert run.returncode == 3
+    assert "context 'staging' is not in" in run.output
+    assert "contexts there: dev, prod" in run.output
+
+
+def test_a_kubeconfig_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    run = run_pytest([FEATURE, "--target", "kind", "--kubeconfig", str(missing)], tmp_path)
+    assert run.returncode == 3
+    assert f"kubeconfig {missing} does not exist" in run.output
+
+
+def test_an_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
+    run = run_pytest([FEATURE, "--target", "prod"], tmp_path)
+    assert run.returncode == 4
+    assert "stagecheck: unknown target 'prod'" in run.output
+
+
+def test_a_malformed_feature_names_file_and_line(tmp_path: Path) -> None:
+    run = run_pytest([str(ROOT / "tests/features/bad/malformed.feature")], tmp_path)
+    assert run.returncode == 2
+    assert "malformed.feature:5: not valid Gherkin: Unexpected token found: 'this line has no keyword'" in run.output
+    assert "Traceback" not in run.output
+
+
+def test_an_unknown_step_fails_its_scenario_with_the_step(tmp_path: Path) -> None:
+    run = run_pytest([str(ROOT / "tests/features/bad/unknown_step.feature")], tmp_path)
+    result = run.result("A misspelled step")
+    assert result.outcome == "failed"
+    assert 'Step definition is not found: Then "the stage namespace exist". Line 4' in result.message

@@ -1,0 +1,71 @@
+"""Target selection: explicit, in one place, never the kubeconfig's current context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stagecheck.config import load_settings
+from stagecheck.errors import ConfigError
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "stagecheck.toml").write_text(
+        'default-target = "dev"\n'
+        "[targets.dev]\n"
+        'type = "cluster"\ncontext = "dev-admin"\nnamespace = "ai-dev"\n'
+        "[targets.sandbox]\n"
+        'type = "sandbox"\nnamespace = "private-ai-demo"\n'
+    )
+    return tmp_path
+
+
+def test_the_sandbox_is_the_default_without_a_config_file(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env={"STAGECHECK_CACHE": str(tmp_path / "cache")})
+    assert settings.target.type == "sandbox"
+    assert settings.target.kubeconfig == tmp_path / "cache" / "sandbox" / "kubeconfig"
+    assert settings.target.namespace == "private-ai-demo"
+    assert settings.target.allow_writes
+
+
+def test_the_option_beats_the_environment_which_beats_the_file(repo: Path) -> None:
+    assert load_settings(repo, env={}).target.name == "dev"
+    assert load_settings(repo, env={"STAGECHECK_TARGET": "sandbox"}).target.name == "sandbox"
+    chosen = load_settings(repo, env={"STAGECHECK_TARGET": "sandbox"}, target_option="kind:demo")
+    assert (chosen.target.type, chosen.target.context) == ("kind", "kind-demo")
+
+
+def test_namespace_and_context_come_from_the_target(repo: Path) -> None:
+    target = load_settings(repo, env={"HOME": str(repo)}).target
+    assert (target.context, target.namespace) == ("dev-admin", "ai-dev")
+    assert target.kubeconfig == repo / ".kube" / "config"
+
+
+def test_live_targets_are_read_only_unless_allowed(repo: Path) -> None:
+    assert not load_settings(repo, env={}).target.allow_writes
+    assert load_settings(repo, env={}, allow_writes_option=True).target.allow_writes
+
+
+def test_a_cluster_target_must_name_its_context(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="current context is never used implicitly"):
+        load_settings(tmp_path, env={}, target_option="cluster")
+
+
+def test_an_unknown_target_lists_the_known_ones(repo: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown target 'prod'.*known: cluster, dev, kind, sandbox"):
+        load_settings(repo, env={}, target_option="prod")
+
+
+def test_kubeconfig_follows_the_first_existing_entry_of_KUBECONFIG(tmp_path: Path) -> None:
+    real = tmp_path / "real.yaml"
+    real.write_text("")
+    env = {"KUBECONFIG": f"{tmp_path / 'missing.yaml'}:{real}"}
+    assert load_settings(tmp_path, env=env, target_option="cluster:x").target.kubeconfig == real
+
+
+def test_a_broken_config_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "stagecheck.toml").write_text("default-target = \n")
+    with pytest.raises(ConfigError, match="stagecheck.toml is not valid TOML"):
+        load_settings(tmp_path, env={})

@@ -1,0 +1,67 @@
+"""Feature lint finds undefined and ambiguous steps and bad arguments, with file:line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.support import ROOT
+
+LINT = ROOT / "scripts" / "lint-features"
+
+
+def lint(*paths: Path | str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(LINT), *map(str, paths)], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_the_shipped_features_are_clean() -> None:
+    result = lint(ROOT / "features", ROOT / "tests" / "features" / "kubernetes" / "workloads.feature")
+    assert result.returncode == 0, result.stdout
+    assert " 0 problems" in result.stdout
+
+
+def test_an_undefined_step_is_named_with_its_line_and_closest_definition() -> None:
+    result = lint("tests/features/bad/unknown_step.feature")
+    assert result.returncode == 1
+    assert "tests/features/bad/unknown_step.feature:4: undefined step: Then the stage namespace exist\n" in result.stdout
+    assert "did you mean: the stage namespace exists [within <within>]" in result.stdout
+
+
+def test_malformed_gherkin_is_named_with_its_line() -> None:
+    result = lint("tests/features/bad/malformed.feature")
+    assert result.returncode == 1
+    assert "malformed.feature:5: not valid Gherkin" in result.stdout
+
+
+def test_an_unreadable_duration_is_caught_before_any_run() -> None:
+    result = lint("tests/features/kubernetes/objects.feature")
+    assert result.returncode == 1
+    assert "objects.feature:34: bad argument" in result.stdout
+    assert "'30 parsecs' is not a duration" in result.stdout
+
+
+def test_an_ambiguous_step_names_both_definitions(tmp_path: Path) -> None:
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    (steps / "__init__.py").write_text("")
+    (steps / "a.py").write_text(
+        "from pytest_bdd import parsers, step\n"
+        "@step(parsers.re(r'the (?P<thing>\\w+) is green'))\ndef first(thing): pass\n"
+        "@step('the lamp is green')\ndef second(): pass\n"
+    )
+    feature = tmp_path / "lamp.feature"
+    feature.write_text("Feature: Lamp\n  Scenario: Green\n    Then the lamp is green\n")
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "stagecheck.lint", "--root", str(tmp_path), str(feature)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "lamp.feature:3: ambiguous step: Then the lamp is green (matches steps.a.first, steps.a.second)" in result.stdout
+
+
+def test_a_path_without_features_is_an_error(tmp_path: Path) -> None:
+    result = lint(tmp_path)
+    assert result.returncode == 1
+    assert "no .feature file" in result.stdout
