@@ -39,3 +39,7 @@ class WriteRefused(StagecheckError):
 
 class UnknownKind(StagecheckError):
     """The cluster does not serve the kind a feature names."""
+
+
+class BadArgument(StagecheckError, ValueError):
+    """A step argument that cannot be read (a duration, a count)."""

@@ -120,7 +120,8 @@ def pytest_bdd_step_error(
 
 
 def _attach(item: pytest.Item, evidence: Evidence) -> None:
-    item.add_report_section("call", f"evidence: {evidence.name}", evidence.text)
+    if evidence.media_type == "text/plain":  # whole objects go to the report, not the terminal
+        item.add_report_section("call", f"evidence: {evidence.name}", evidence.text)
     try:
         import allure
 
@@ -140,9 +141,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     excinfo = call.excinfo
     if (
         excinfo is not None
-        and isinstance(
-            excinfo.value, StepFailure | StagecheckError | StepDefinitionNotFoundError
-        )
+        and isinstance(excinfo.value, StepFailure | StagecheckError | StepDefinitionNotFoundError)
         and item.config.getoption("tbstyle") in ("auto", "short", "line")
     ):
         step = item.stash.get(FAILED_STEP, "")

@@ -8,7 +8,8 @@ import pytest
 
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
-from tests.support import ROOT, apply_world, load_yaml
+from stagecheck.sandbox.world import apply_documents, load_documents
+from tests.support import ROOT
 
 # Vocabulary features are run by the tests in a sub-process (as users run them), never
 # collected as tests of this suite.
@@ -39,7 +40,7 @@ def kube(control_plane: ControlPlane) -> Iterator[Kube]:
 @pytest.fixture(scope="session")
 def world(kube: Kube) -> Kube:
     """The control plane holding the objects of tests/features/kubernetes/world.yaml."""
-    apply_world(kube, load_yaml(WORLD))
+    apply_documents(kube, load_documents(WORLD))
     return kube
 
 

@@ -8,48 +8,12 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pytest_bdd.scenario import make_python_name
 
-from stagecheck.kube.client import Kube
-from stagecheck.kube.discovery import Discovery
-
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def apply_world(kube: Kube, documents: Iterable[dict[str, Any]]) -> None:
-    """Create each document (then its status), waiting for CRDs to be served before use."""
-    discovery = Discovery(kube)
-    for doc in documents:
-        resource = _resolve_when_served(discovery, doc)
-        namespace = doc["metadata"].get("namespace")
-        status = doc.pop("status", None)
-        kube.create(resource.collection_path(namespace), doc)
-        if status is not None:
-            path = resource.object_path(doc["metadata"]["name"], namespace) + "/status"
-            kube.patch(path, {"status": status})
-
-
-def _resolve_when_served(discovery: Discovery, doc: dict[str, Any]) -> Any:
-    group = doc["apiVersion"].rpartition("/")[0]
-    spelling = f"{doc['kind']}.{group}" if group else doc["kind"]
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return discovery.resolve(spelling)
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def load_yaml(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
 @dataclass(frozen=True)

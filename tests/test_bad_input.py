@@ -19,7 +19,9 @@ def kubeconfig(path: Path, server: str, contexts: dict[str, str], current: str) 
                 "kind": "Config",
                 "clusters": [{"name": "c", "cluster": {"server": server}}],
                 "users": [{"name": "u", "user": {"token": "canary-token-value"}}],
-                "contexts": [{"name": n, "context": {"cluster": c, "user": "u"}} for n, c in contexts.items()],
+                "contexts": [
+                    {"name": n, "context": {"cluster": c, "user": "u"}} for n, c in contexts.items()
+                ],
                 "current-context": current,
             }
         )
@@ -47,7 +49,9 @@ def test_an_unreachable_cluster_is_one_sentence(tmp_path: Path) -> None:
 
 def test_a_context_missing_from_the_kubeconfig_lists_those_present(tmp_path: Path) -> None:
     config = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", {"dev": "c", "prod": "c"}, "dev")
-    run = run_pytest([FEATURE, "--target", "cluster:staging", "--kubeconfig", str(config)], tmp_path)
+    run = run_pytest(
+        [FEATURE, "--target", "cluster:staging", "--kubeconfig", str(config)], tmp_path
+    )
     assert run.returncode == 3
     assert "context 'staging' is not in" in run.output
     assert "contexts there: dev, prod" in run.output
@@ -69,7 +73,10 @@ def test_an_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_malformed_feature_names_file_and_line(tmp_path: Path) -> None:
     run = run_pytest([str(ROOT / "tests/features/bad/malformed.feature")], tmp_path)
     assert run.returncode == 2
-    assert "malformed.feature:5: not valid Gherkin: Unexpected token found: 'this line has no keyword'" in run.output
+    assert (
+        "malformed.feature:5: not valid Gherkin: Unexpected token found: 'this line has no keyword'"
+        in run.output
+    )
     assert "Traceback" not in run.output
 
 
@@ -77,4 +84,6 @@ def test_an_unknown_step_fails_its_scenario_with_the_step(tmp_path: Path) -> Non
     run = run_pytest([str(ROOT / "tests/features/bad/unknown_step.feature")], tmp_path)
     result = run.result("A misspelled step")
     assert result.outcome == "failed"
-    assert 'Step definition is not found: Then "the stage namespace exist". Line 4' in result.message
+    assert (
+        'Step definition is not found: Then "the stage namespace exist". Line 4' in result.message
+    )

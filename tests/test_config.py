@@ -54,7 +54,9 @@ def test_a_cluster_target_must_name_its_context(tmp_path: Path) -> None:
 
 
 def test_an_unknown_target_lists_the_known_ones(repo: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown target 'prod'.*known: cluster, dev, kind, sandbox"):
+    with pytest.raises(
+        ConfigError, match=r"unknown target 'prod'.*known: cluster, dev, kind, sandbox"
+    ):
         load_settings(repo, env={}, target_option="prod")
 
 

@@ -15,7 +15,9 @@ def lint(*paths: Path | str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_shipped_features_are_clean() -> None:
-    result = lint(ROOT / "features", ROOT / "tests" / "features" / "kubernetes" / "workloads.feature")
+    result = lint(
+        ROOT / "features", ROOT / "tests" / "features" / "kubernetes" / "workloads.feature"
+    )
     assert result.returncode == 0, result.stdout
     assert " 0 problems" in result.stdout
 
@@ -23,7 +25,10 @@ def test_the_shipped_features_are_clean() -> None:
 def test_an_undefined_step_is_named_with_its_line_and_closest_definition() -> None:
     result = lint("tests/features/bad/unknown_step.feature")
     assert result.returncode == 1
-    assert "tests/features/bad/unknown_step.feature:4: undefined step: Then the stage namespace exist\n" in result.stdout
+    assert (
+        "tests/features/bad/unknown_step.feature:4: undefined step: Then the stage namespace exist\n"
+        in result.stdout
+    )
     assert "did you mean: the stage namespace exists [within <within>]" in result.stdout
 
 
@@ -52,13 +57,23 @@ def test_an_ambiguous_step_names_both_definitions(tmp_path: Path) -> None:
     feature = tmp_path / "lamp.feature"
     feature.write_text("Feature: Lamp\n  Scenario: Green\n    Then the lamp is green\n")
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "stagecheck.lint", "--root", str(tmp_path), str(feature)],
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "stagecheck.lint",
+            "--root",
+            str(tmp_path),
+            str(feature),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "lamp.feature:3: ambiguous step: Then the lamp is green (matches steps.a.first, steps.a.second)" in result.stdout
+    assert (
+        "lamp.feature:3: ambiguous step: Then the lamp is green (matches steps.a.first, steps.a.second)"
+        in result.stdout
+    )
 
 
 def test_a_path_without_features_is_an_error(tmp_path: Path) -> None:

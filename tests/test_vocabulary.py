@@ -113,7 +113,9 @@ def vocabulary_run(
 ) -> Run:
     args = ["--target", "sandbox", "--kubeconfig", str(control_plane.kubeconfig)]
     paths = [str(p) for p in sorted(FEATURES.glob("*.feature"))]
-    return run_pytest([*args, *paths, "-k", "not appears"], tmp_path_factory.mktemp("vocabulary"))
+    return run_pytest(
+        [*args, *paths, "-k", "not appears_while"], tmp_path_factory.mktemp("vocabulary")
+    )
 
 
 def test_every_scenario_is_expected(vocabulary_run: Run) -> None:
@@ -159,7 +161,7 @@ def test_a_waiting_step_reacts_as_soon_as_the_object_appears(
     creator = threading.Thread(target=create_once_watched, daemon=True)
     creator.start()
     args = ["--target", "sandbox", "--kubeconfig", str(control_plane.kubeconfig)]
-    run = run_pytest([*args, str(FEATURES / "objects.feature"), "-k", "appears"], tmp_path)
+    run = run_pytest([*args, str(FEATURES / "objects.feature"), "-k", "appears_while"], tmp_path)
     creator.join(timeout=5)
     result = run.result("An object that appears while the step waits")
     assert result.outcome == "passed", run.output[-2000:]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from stagecheck.errors import BadArgument
+
 _UNITS = {
     "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
     "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
@@ -20,13 +22,13 @@ def parse_duration(text: str) -> float:
     while position < len(text):
         match = _PART.match(text, position)
         if not match or match.group(2) not in _UNITS:
-            raise ValueError(
+            raise BadArgument(
                 f"{text!r} is not a duration: write it like 30s, 2m, 1m30s or 90 seconds"
             )
         total += float(match.group(1)) * _UNITS[match.group(2)]
         position, parts = match.end(), parts + 1
     if parts == 0:
-        raise ValueError("an empty duration: write it like 30s, 2m, 1m30s or 90 seconds")
+        raise BadArgument("an empty duration: write it like 30s, 2m, 1m30s or 90 seconds")
     return total
 
 

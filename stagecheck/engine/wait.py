@@ -117,7 +117,12 @@ def _apply(objects: dict[str, JsonObject], kind: str, payload: Any) -> None:
 
 def _list(kube: Kube, q: Query) -> tuple[dict[str, JsonObject], str]:
     listing = kube.get(q.path(), params=q.params())
-    items = {_uid(o): o for o in listing.get("items", [])}
+    items = {}
+    for obj in listing.get("items", []):
+        # Items of a list carry no kind; evidence and checks want whole objects.
+        obj.setdefault("apiVersion", q.resource.api_version)
+        obj.setdefault("kind", q.resource.kind)
+        items[_uid(obj)] = obj
     return items, listing.get("metadata", {}).get("resourceVersion", "")
 
 

@@ -105,6 +105,13 @@ class Kube:
         except NotFound:
             return None
 
+    def ready(self) -> bool:
+        """Whether the API server reports itself ready (all its start-up hooks done)."""
+        try:
+            return self._http.get("/readyz").text.strip() == "ok"
+        except httpx.TransportError:
+            return False
+
     def version(self) -> JsonObject:
         return self.get("/version")
 
@@ -137,6 +144,11 @@ class Kube:
     ) -> JsonObject:
         return self._write("PATCH", path, body, content_type=patch_type)
 
+    def apply(self, path: str, body: JsonObject, field_manager: str = "stagecheck") -> JsonObject:
+        """Server-side apply: create or update the fields this manager owns."""
+        params = {"fieldManager": field_manager, "force": "true"}
+        return self._write("PATCH", path, body, "application/apply-patch+yaml", params)
+
     def delete(self, path: str) -> JsonObject | None:
         try:
             return self._write("DELETE", path, None)
@@ -149,6 +161,7 @@ class Kube:
         path: str,
         body: JsonObject | None,
         content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
     ) -> JsonObject:
         if not self.target.allow_writes:
             raise WriteRefused(
@@ -156,7 +169,8 @@ class Kube:
                 "start the run with --allow-writes to let it change the cluster"
             )
         content = None if body is None else json.dumps(body).encode()
-        return self._send(method, path, content=content, headers={"Content-Type": content_type})
+        headers = {"Content-Type": content_type}
+        return self._send(method, path, params=params, content=content, headers=headers)
 
     # -- transport ---------------------------------------------------------------------------
     def _send(

@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import yaml
@@ -27,6 +30,7 @@ from stagecheck.kube.client import Kube, connect
 CLUSTER_NAME = "stagecheck"
 NODE_COUNT = 3
 READY_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 10
 BINARIES = {
     "KWOK_ETCD_BINARY": "etcd",
     "KWOK_KUBE_APISERVER_BINARY": "kube-apiserver",
@@ -75,45 +79,126 @@ class ControlPlane:
         self.state.mkdir(parents=True, exist_ok=True)
         if self.cluster_dir.exists():
             # Stopped, or half-started by an interrupted run: start from a clean state.
-            self._kwokctl(bin_dir, "delete", "cluster", check=False)
+            self.down()
         policy = self.state / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         self.kubeconfig.unlink(missing_ok=True)
-        created = self._kwokctl(
-            bin_dir,
-            "create",
-            "cluster",
+        try:
+            created = self._kwokctl(
+                bin_dir, "create", "cluster", *self._create_args(policy), check=False
+            )
+            if created.returncode != 0:
+                raise StagecheckError(
+                    "kwokctl could not create the control plane:\n"
+                    + (created.stdout + created.stderr)[-3000:]
+                )
+            kube = self._await_ready()
+            try:
+                for index in range(NODE_COUNT):
+                    node = _node(node_name(index))
+                    kube.create("/api/v1/nodes", node)
+                    # Status is dropped on create; the scheduler needs capacity to place pods.
+                    kube.patch(
+                        f"/api/v1/nodes/{node_name(index)}/status", {"status": node["status"]}
+                    )
+            finally:
+                kube.close()
+        except BaseException:
+            self.down()  # a failed or interrupted start leaves nothing running
+            raise
+        return time.monotonic() - started
+
+    def _create_args(self, policy: Path) -> list[str]:
+        """kwokctl flags that keep every component on loopback, on ports chosen here.
+
+        Extra component flags go through a configuration file: kwokctl 0.8's --extra-args
+        mixes up components when one has several."""
+        etcd, peer, apiserver, manager, scheduler, kwok = free_ports(6)
+        extra = {
+            "etcd": {
+                "listen-client-urls": f"http://127.0.0.1:{etcd}",
+                "advertise-client-urls": f"http://127.0.0.1:{etcd}",
+                "listen-peer-urls": f"http://127.0.0.1:{peer}",
+                "initial-advertise-peer-urls": f"http://127.0.0.1:{peer}",
+                "initial-cluster": f"node0=http://127.0.0.1:{peer}",
+            },
+            "kube-apiserver": {
+                "bind-address": "127.0.0.1",
+                "advertise-address": "127.0.0.1",
+                # The endpoint reconciler refuses a loopback address; nothing here needs it.
+                "endpoint-reconciler-type": "none",
+            },
+            "kube-controller-manager": {"bind-address": "127.0.0.1"},
+            "kube-scheduler": {"bind-address": "127.0.0.1"},
+            "kwok-controller": {
+                "server-address": f"127.0.0.1:{kwok}",
+                # Only nodes annotated for kwok are simulated; tests keep others to themselves.
+                "manage-all-nodes": "false",
+                "manage-nodes-with-annotation-selector": "kwok.x-k8s.io/node=fake",
+            },
+        }
+        config = self.state / "kwokctl.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                    "kind": "KwokctlConfiguration",
+                    "componentsPatches": [
+                        {
+                            "name": component,
+                            "extraArgs": [{"key": k, "value": v} for k, v in flags.items()],
+                        }
+                        for component, flags in extra.items()
+                    ],
+                }
+            )
+        )
+        return [
+            f"--config={config}",
             "--runtime=binary",
             f"--kubeconfig={self.kubeconfig}",
             f"--kube-audit-policy={policy}",
-            "--extra-args=kube-apiserver=advertise-address=127.0.0.1",
-            "--extra-args=kube-apiserver=bind-address=127.0.0.1",
+            f"--etcd-port={etcd}",
+            f"--kube-apiserver-port={apiserver}",
+            f"--kube-controller-manager-port={manager}",
+            f"--kube-scheduler-port={scheduler}",
+            f"--controller-port={kwok}",
             f"--wait={READY_TIMEOUT_S}s",
             "--quiet-pull",
-            check=False,
-        )
-        if created.returncode != 0:
-            self._kwokctl(bin_dir, "delete", "cluster", check=False)
-            raise StagecheckError(
-                "the control plane did not start (nothing left running):\n"
-                + (created.stdout + created.stderr)[-3000:]
-            )
-        kube = self.connect()
-        try:
-            for index in range(NODE_COUNT):
-                node = _node(node_name(index))
-                kube.create("/api/v1/nodes", node)
-                # Status is dropped on create; the scheduler needs capacity to place pods.
-                kube.patch(f"/api/v1/nodes/{node_name(index)}/status", {"status": node["status"]})
-        finally:
-            kube.close()
-        return time.monotonic() - started
+        ]
+
+    def _await_ready(self) -> Kube:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                kube = self.connect()
+                if kube.ready():
+                    return kube
+                kube.close()
+            except StagecheckError:
+                pass
+            if time.monotonic() > deadline:
+                raise StagecheckError(
+                    f"the API server did not become ready in {READY_TIMEOUT_S}s; "
+                    f"its log: {self.cluster_dir / 'logs' / 'kube-apiserver.log'}"
+                )
+            time.sleep(0.25)
+
+    def pids(self) -> list[int]:
+        found = []
+        for pid_file in sorted((self.cluster_dir / "pids").glob("*.pid")):
+            with suppress(ValueError, OSError):
+                found.append(int(pid_file.read_text().strip()))
+        return found
 
     def down(self) -> bool:
         """Stop and remove the cluster; False when there was nothing to stop."""
         if not self.cluster_dir.exists():
             return False
+        pids = self.pids()
         self._kwokctl(binaries_dir(self.root), "delete", "cluster", check=False)
+        _await_exit(pids, timeout=STOP_TIMEOUT_S)
+        shutil.rmtree(self.cluster_dir, ignore_errors=True)
         self.kubeconfig.unlink(missing_ok=True)
         return True
 
@@ -132,6 +217,44 @@ class ControlPlane:
             capture_output=True,
             text=True,
         )
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on loopback right now (held open together so they are distinct)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _await_exit(pids: list[int], timeout: float) -> None:
+    """Wait for the processes to end; kill what is still there after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while (alive := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in alive:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child counts as gone.
+    with suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+            return False
+    return True
 
 
 def binaries_dir(root: Path) -> Path:
