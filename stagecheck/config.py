@@ -51,26 +51,14 @@ class Settings:
     """Everything configurable about a run, resolved once at start-up."""
 
     root: Path
-    cache_dir: Path
+    cache_dir: Path  # built binaries and environments, keyed by version; shared by runs
+    sandbox_dir: Path  # the running sandbox's state: kubeconfig, logs, data
     reports_dir: Path
     target: Target
 
-    @property
-    def sandbox_dir(self) -> Path:
-        return sandbox_dir(self.cache_dir)
 
-
-def sandbox_dir(cache_dir: Path) -> Path:
-    """Where the local control plane keeps its state, kubeconfig and logs."""
-    return cache_dir / "sandbox"
-
-
-def sandbox_kubeconfig(cache_dir: Path) -> Path:
-    return sandbox_dir(cache_dir) / "kubeconfig"
-
-
-def cache_dir_from(env: Mapping[str, str]) -> Path:
-    return Path(env.get("STAGECHECK_CACHE") or Path.home() / ".cache" / "stagecheck")
+def sandbox_kubeconfig(sandbox_dir: Path) -> Path:
+    return sandbox_dir / "kubeconfig"
 
 
 def load_settings(
@@ -84,18 +72,21 @@ def load_settings(
     """Resolve the run's settings from options, environment and ``stagecheck.toml``."""
     env = os.environ if env is None else env
     file_config = _read_config_file(root / CONFIG_FILE)
-    cache_dir = cache_dir_from(env)
+    cache_dir = Path(env.get("STAGECHECK_CACHE") or Path.home() / ".cache" / "stagecheck")
+    sandbox_dir = Path(env.get("STAGECHECK_SANDBOX_DIR") or cache_dir / "sandbox")
     spec = target_option or env.get("STAGECHECK_TARGET") or file_config.get("default-target")
     target = _resolve_target(
         spec or "sandbox",
         file_config.get("targets", {}),
-        cache_dir=cache_dir,
+        sandbox_dir=sandbox_dir,
         kubeconfig_override=kubeconfig_option or env.get("STAGECHECK_KUBECONFIG"),
         env=env,
         allow_writes=allow_writes_option,
     )
     reports = Path(reports_option or env.get("STAGECHECK_REPORTS") or root / "reports")
-    return Settings(root=root, cache_dir=cache_dir, reports_dir=reports, target=target)
+    return Settings(
+        root=root, cache_dir=cache_dir, sandbox_dir=sandbox_dir, reports_dir=reports, target=target
+    )
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -112,7 +103,7 @@ def _resolve_target(
     spec: str,
     defined: Mapping[str, Any],
     *,
-    cache_dir: Path,
+    sandbox_dir: Path,
     kubeconfig_override: str | None,
     env: Mapping[str, str],
     allow_writes: bool,
@@ -139,13 +130,13 @@ def _resolve_target(
                     f"or define one in {CONFIG_FILE}"
                 )
             entry["context"] = argument
-    return _target_from_entry(spec, entry, cache_dir, kubeconfig_override, env, allow_writes)
+    return _target_from_entry(spec, entry, sandbox_dir, kubeconfig_override, env, allow_writes)
 
 
 def _target_from_entry(
     name: str,
     entry: Mapping[str, Any],
-    cache_dir: Path,
+    sandbox_dir: Path,
     kubeconfig_override: str | None,
     env: Mapping[str, str],
     allow_writes: bool,
@@ -160,7 +151,7 @@ def _target_from_entry(
     variables = {str(k): str(v) for k, v in dict(entry.get("vars", {})).items()}
     variables.setdefault("namespace", namespace)
     if type_ == "sandbox":
-        kubeconfig = Path(kubeconfig_override or sandbox_kubeconfig(cache_dir))
+        kubeconfig = Path(kubeconfig_override or sandbox_kubeconfig(sandbox_dir))
         context = None
         writes = True  # the sandbox is ours: provisioning there is always allowed
     else:

@@ -30,7 +30,9 @@ def kubeconfig(path: Path, server: str, contexts: dict[str, str], current: str) 
 
 
 def test_no_sandbox_running_says_how_to_start_it_once(tmp_path: Path) -> None:
-    run = run_pytest([FEATURE], tmp_path, env={"STAGECHECK_CACHE": str(tmp_path / "empty-cache")})
+    run = run_pytest(
+        [FEATURE], tmp_path, env={"STAGECHECK_SANDBOX_DIR": str(tmp_path / "no-sandbox")}
+    )
     assert run.returncode == 3
     assert run.output.count("the sandbox control plane is not running") == 1, run.output
     assert "scripts/control-plane up" in run.output

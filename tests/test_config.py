@@ -24,6 +24,7 @@ def repo(tmp_path: Path) -> Path:
 
 def test_the_sandbox_is_the_default_without_a_config_file(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, env={"STAGECHECK_CACHE": str(tmp_path / "cache")})
+    assert settings.sandbox_dir == tmp_path / "cache" / "sandbox"
     assert settings.target.type == "sandbox"
     assert settings.target.kubeconfig == tmp_path / "cache" / "sandbox" / "kubeconfig"
     assert settings.target.namespace == "private-ai-demo"

@@ -56,6 +56,7 @@ class ControlPlane:
         self.kwok_workdir = state_dir / "kwok"
         self.cluster_dir = self.kwok_workdir / "clusters" / name
         self.audit_log = self.cluster_dir / "logs" / "audit.log"
+        self.ports_file = state_dir / "ports"
 
     def target(self, namespace: str = DEFAULT_NAMESPACE) -> Target:
         return Target("sandbox", "sandbox", self.kubeconfig, None, namespace, True)
@@ -113,7 +114,9 @@ class ControlPlane:
 
         Extra component flags go through a configuration file: kwokctl 0.8's --extra-args
         mixes up components when one has several."""
-        etcd, peer, apiserver, manager, scheduler, kwok = free_ports(6)
+        ports = free_ports(6)
+        etcd, peer, apiserver, manager, scheduler, kwok = ports
+        self.ports_file.write_text(" ".join(map(str, ports)))
         extra = {
             "etcd": {
                 "listen-client-urls": f"http://127.0.0.1:{etcd}",
@@ -196,8 +199,15 @@ class ControlPlane:
         if not self.cluster_dir.exists():
             return False
         pids = self.pids()
+        ports = (
+            [int(p) for p in self.ports_file.read_text().split()]
+            if self.ports_file.exists()
+            else []
+        )
         self._kwokctl(binaries_dir(self.root), "delete", "cluster", check=False)
         _await_exit(pids, timeout=STOP_TIMEOUT_S)
+        _await_closed(ports, timeout=STOP_TIMEOUT_S)
+        self.ports_file.unlink(missing_ok=True)
         shutil.rmtree(self.cluster_dir, ignore_errors=True)
         self.kubeconfig.unlink(missing_ok=True)
         return True
@@ -205,7 +215,14 @@ class ControlPlane:
     def _kwokctl(
         self, bin_dir: Path, *args: str, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "KWOK_WORKDIR": str(self.kwok_workdir), "KWOK_RUNTIME": "binary"}
+        env = {
+            **os.environ,
+            # kwokctl and the clients it runs keep caches under $HOME (~/.kube/cache, ~/.kwok):
+            # give them the sandbox's directory so the user's own files are never touched.
+            "HOME": str(self.state),
+            "KWOK_WORKDIR": str(self.kwok_workdir),
+            "KWOK_RUNTIME": "binary",
+        }
         env.update({var: str(bin_dir / binary) for var, binary in BINARIES.items()})
         kubectl = shutil.which("kubectl")
         if kubectl:
@@ -241,6 +258,19 @@ def _await_exit(pids: list[int], timeout: float) -> None:
     for pid in alive:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def _await_closed(ports: list[int], timeout: float) -> None:
+    """Wait until nothing listens on the ports any more (a server may close them last)."""
+    deadline = time.monotonic() + timeout
+    while [p for p in ports if _listening(p)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _alive(pid: int) -> bool:
