@@ -280,8 +280,9 @@ def _unreachable_hint(target: Target, host: str | None) -> str:
         return (
             "the sandbox control plane is not running"
             + (f" (nothing answers at {host})" if host else "")
-            + ": start it with `scripts/control-plane up`, or name another target with "
-            "--target (kind, cluster:CONTEXT, or one defined in stagecheck.toml)"
+            + ": start it with `scripts/sandbox up` (or `scripts/control-plane up` for an empty "
+            "one), or name another target with --target (kind, cluster:CONTEXT, or one defined "
+            "in stagecheck.toml)"
         )
     return (
         f"{target.describe()} is unreachable at {host}: check the cluster is up and the "

@@ -1,0 +1,82 @@
+"""The local sandbox: the control plane with the stage-2 world in it.
+
+    scripts/sandbox up       start the control plane (built once) and put the stage-2 world in it
+    scripts/sandbox status   what runs and where
+    scripts/sandbox down     stop everything; nothing is left running
+
+Runs against it need no options: ``pytest features/stage2`` targets the sandbox by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from stagecheck.config import Settings, load_settings
+from stagecheck.errors import StagecheckError
+from stagecheck.sandbox.controlplane import ControlPlane
+from stagecheck.sandbox.world import apply_documents, load_documents
+
+WORLDS = Path(__file__).parent / "worlds"
+
+
+def up(settings: Settings, stage: str) -> int:
+    started = time.monotonic()
+    plane = ControlPlane(settings.root, settings.sandbox_dir)
+    plane.up()
+    kube = plane.connect()
+    try:
+        count = apply_documents(kube, load_documents(WORLDS / stage))
+    finally:
+        kube.close()
+    print(
+        f"sandbox up in {time.monotonic() - started:.1f}s: {stage} world applied ({count} objects) "
+        f"in namespace {settings.target.namespace}\n"
+        f"kubeconfig: {plane.kubeconfig}\n"
+        "run the stage: .venv/bin/pytest features/stage2    stop: scripts/sandbox down"
+    )
+    return 0
+
+
+def down(settings: Settings) -> int:
+    stopped = ControlPlane(settings.root, settings.sandbox_dir).down()
+    print("sandbox stopped" if stopped else "sandbox was not running")
+    return 0
+
+
+def status(settings: Settings) -> int:
+    plane = ControlPlane(settings.root, settings.sandbox_dir)
+    if not plane.answers():
+        print("sandbox is not running: start it with scripts/sandbox up")
+        return 1
+    kube = plane.connect()
+    try:
+        version = kube.version().get("gitVersion")
+    finally:
+        kube.close()
+    print(f"sandbox up: control plane Kubernetes {version}; kubeconfig: {plane.kubeconfig}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandbox", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument(
+        "--stage", default="stage2", choices=sorted(p.name for p in WORLDS.iterdir())
+    )
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
+    args = parser.parse_args(argv)
+    settings = load_settings(root=args.root.resolve(), target_option="sandbox")
+    try:
+        if args.command == "up":
+            return up(settings, args.stage)
+        return down(settings) if args.command == "down" else status(settings)
+    except StagecheckError as error:
+        print(f"sandbox {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
