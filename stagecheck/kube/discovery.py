@@ -116,7 +116,9 @@ class Discovery:
         close = difflib.get_close_matches(text.lower(), list(spellings), n=4, cutoff=0.6)
         if not close:
             close = difflib.get_close_matches(name, list(spellings), n=4, cutoff=0.5)
-        shown = sorted({f"{spellings[c].kind} ({spellings[c].api_version})" for c in close})
+        shown = list(
+            dict.fromkeys(f"{spellings[c].kind} ({spellings[c].api_version})" for c in close)
+        )
         hint = ("; closest served: " + ", ".join(shown)) if shown else ""
         return (
             f"the cluster serves no kind {text!r}{hint}. Is the operator that owns its CRD "

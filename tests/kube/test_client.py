@@ -125,3 +125,4 @@ def test_a_crd_installed_after_discovery_is_found(kube: Kube) -> None:
             assert time.monotonic() < deadline, "the new CRD was never served"
             time.sleep(0.2)
     assert (resource.group, resource.namespaced) == ("later.example.com", False)
+    kube.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.later.example.com")
