@@ -89,6 +89,15 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "Every pod has the injected sidecar": PASS,
     "A pod without the sidecar": ["lack container istio-proxy", "has containers [llamastack]"],
+    # evidence.feature (its attachments are checked in test_evidence.py)
+    "A pod that never becomes ready carries its evidence": [
+        "0/1 pods Ready",
+        "pod docling-0 is Pending",
+    ],
+    "A secret's evidence shows no value": [
+        "Secret private-ai-demo/minio-credentials",
+        "no label app",
+    ],
     # matching.feature
     "Only the written fields must match, conditions in any order": PASS,
     "A field with another value": ["spec.size: expected 5, found 3"],

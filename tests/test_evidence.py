@@ -1,0 +1,69 @@
+"""A red step attaches the object's YAML, its events and its pods to the Allure result,
+and no credential reaches any of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stagecheck.kube.client import Kube
+from stagecheck.sandbox.controlplane import ControlPlane
+from tests.support import ROOT, Run, run_pytest
+
+CANARY = "canary-secret-8c1f2e"
+
+
+@pytest.fixture(scope="module")
+def allure_run(
+    world: Kube, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Run, Path]:
+    tmp = tmp_path_factory.mktemp("evidence")
+    results = tmp / "allure-results"
+    args = [
+        "--target",
+        "sandbox",
+        "--kubeconfig",
+        str(control_plane.kubeconfig),
+        f"--alluredir={results}",
+    ]
+    run = run_pytest([*args, str(ROOT / "tests/features/kubernetes/evidence.feature")], tmp)
+    return run, results
+
+
+def attachments(results: Path, test_name: str) -> dict[str, str]:
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        if result["name"].startswith(test_name):
+            found = result.get("attachments", []) + [
+                a for s in result.get("steps", []) for a in s.get("attachments", [])
+            ]
+            return {a["name"]: (results / a["source"]).read_text() for a in found}
+    raise AssertionError(f"no Allure result for {test_name}")
+
+
+def test_a_red_step_attaches_yaml_events_and_pods(allure_run: tuple[Run, Path]) -> None:
+    run, results = allure_run
+    assert run.result("A pod that never becomes ready carries its evidence").outcome == "failed"
+    found = attachments(results, "test_a_pod_that_never_becomes_ready")
+    assert "Pod private-ai-demo/docling-0.yaml" in found
+    assert "kind: Pod" in found["Pod private-ai-demo/docling-0.yaml"]
+    assert "events" in found
+    assert "pod docling-0 is Pending" in found["related pods"]
+
+
+def test_no_credential_reaches_the_report_or_the_terminal(allure_run: tuple[Run, Path]) -> None:
+    run, results = allure_run
+    assert run.result("A secret's evidence shows no value").outcome == "failed"
+    secret_yaml = attachments(results, "test_a_secrets_evidence_shows_no_value")[
+        "Secret private-ai-demo/minio-credentials.yaml"
+    ]
+    assert "AWS_SECRET_ACCESS_KEY: <redacted>" in secret_yaml
+    pod_yaml = attachments(results, "test_a_pod_that_never_becomes_ready")[
+        "Pod private-ai-demo/docling-0.yaml"
+    ]
+    assert "value: <redacted>" in pod_yaml and "value: debug" in pod_yaml
+    assert CANARY not in run.output
+    for path in results.iterdir():
+        assert CANARY not in path.read_text(errors="replace"), path.name
