@@ -3,5 +3,7 @@
 pytest_plugins = [
     "stagecheck.plugin",
     "fixtures.cluster",
+    "fixtures.provisioning",
     "steps.kubernetes",
+    "steps.provisioning",
 ]

@@ -11,6 +11,8 @@ Nothing below this module reads the environment; everything else receives a ``Se
 from __future__ import annotations
 
 import os
+import secrets
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +48,23 @@ class Target:
         return f"target {self.name!r} ({self.type}: {where}, namespace {self.namespace!r})"
 
 
+CleanupPolicy = Literal["always", "on-success", "never"]
+CLEANUP_POLICIES: tuple[CleanupPolicy, ...] = ("always", "on-success", "never")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How this run treats what it creates."""
+
+    id: str  # labels every object the run creates: stagecheck.io/run=<id>
+    cleanup: CleanupPolicy = "always"
+    plan: bool = False  # list what provisioning would apply, write nothing
+
+
+def new_run_id() -> str:
+    return time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a run, resolved once at start-up."""
@@ -55,6 +74,9 @@ class Settings:
     sandbox_dir: Path  # the running sandbox's state: kubeconfig, logs, data
     reports_dir: Path
     target: Target
+    run: RunOptions = field(default_factory=lambda: RunOptions(new_run_id()))
+    # The environment as the run started: where secrets named by features are read from.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def sandbox_kubeconfig(sandbox_dir: Path) -> Path:
@@ -68,6 +90,8 @@ def load_settings(
     kubeconfig_option: str | None = None,
     allow_writes_option: bool = False,
     reports_option: str | None = None,
+    cleanup_option: str | None = None,
+    plan_option: bool = False,
 ) -> Settings:
     """Resolve the run's settings from options, environment and ``stagecheck.toml``."""
     env = os.environ if env is None else env
@@ -84,8 +108,18 @@ def load_settings(
         allow_writes=allow_writes_option,
     )
     reports = Path(reports_option or env.get("STAGECHECK_REPORTS") or root / "reports")
+    cleanup = cleanup_option or env.get("STAGECHECK_CLEANUP") or "always"
+    if cleanup not in CLEANUP_POLICIES:
+        raise ConfigError(f"cleanup policy {cleanup!r}: use one of {', '.join(CLEANUP_POLICIES)}")
+    run = RunOptions(id=new_run_id(), cleanup=cleanup, plan=plan_option)
     return Settings(
-        root=root, cache_dir=cache_dir, sandbox_dir=sandbox_dir, reports_dir=reports, target=target
+        root=root,
+        cache_dir=cache_dir,
+        sandbox_dir=sandbox_dir,
+        reports_dir=reports,
+        target=target,
+        run=run,
+        environ=dict(env),
     )
 
 

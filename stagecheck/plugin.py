@@ -8,6 +8,8 @@ attached to the Allure result and shown as a report section.
 
 from __future__ import annotations
 
+import signal
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,12 @@ from pytest_bdd.parser import Feature, Scenario, Step
 
 from stagecheck.config import Settings, load_settings
 from stagecheck.engine.outcome import Evidence, StepFailure
+from stagecheck.engine.provision import Planned
 from stagecheck.errors import ConfigError, StagecheckError
 
 SETTINGS = pytest.StashKey[Settings]()
 FAILED_STEP = pytest.StashKey[str]()
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +36,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "or a target defined in stagecheck.toml (env STAGECHECK_TARGET)",
     )
     group.addoption("--kubeconfig", help="kubeconfig file for a kind or cluster target")
+    group.addoption(
+        "--cleanup",
+        choices=["always", "on-success", "never"],
+        help="what to do with objects a scenario created: always delete them (default), "
+        "delete them when the scenario passed, or keep them (env STAGECHECK_CLEANUP)",
+    )
+    group.addoption(
+        "--plan",
+        action="store_true",
+        default=False,
+        help="list what provisioning steps would apply, write nothing, skip the scenarios",
+    )
     group.addoption(
         "--allow-writes",
         action="store_true",
@@ -47,14 +63,38 @@ def pytest_configure(config: pytest.Config) -> None:
             target_option=config.getoption("--target"),
             kubeconfig_option=config.getoption("--kubeconfig"),
             allow_writes_option=config.getoption("--allow-writes"),
+            cleanup_option=config.getoption("--cleanup"),
+            plan_option=config.getoption("--plan"),
         )
     except ConfigError as error:
         raise pytest.UsageError(f"stagecheck: {error}") from None
     global _current_config
     _current_config = config
+    # A run stopped by SIGTERM (a CI timeout, kill) unwinds like Ctrl-C: cleanup still runs.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def scenario_passed(item: pytest.Item) -> bool:
+    report = item.stash.get(CALL_REPORT, None)
+    return report is not None and report.passed
 
 
 _current_config: pytest.Config | None = None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = config.stash[SETTINGS]
+    writes = "writes allowed" if settings.target.allow_writes else "read-only"
+    mode = ", plan only" if settings.run.plan else ""
+    return (
+        f"stagecheck: {settings.target.describe()}, {writes}{mode}; run {settings.run.id} "
+        f"(cleanup {settings.run.cleanup})"
+    )
 
 
 def settings_of(config: pytest.Config) -> Settings:
@@ -139,6 +179,13 @@ def _attach(item: pytest.Item, evidence: Evidence) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, Planned):
+        # Plan mode: the scenario is skipped, its report says what it would have changed.
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {excinfo.value}")
+        return report
+    if call.when == "call":
+        item.stash[CALL_REPORT] = report
     if (
         excinfo is not None
         and isinstance(excinfo.value, StepFailure | StagecheckError | StepDefinitionNotFoundError)

@@ -47,7 +47,16 @@ def _count(text: str | None) -> int | None:
     return int(text) if text else None
 
 
-CONVERTERS: dict[str, Any] = {"within": _within, "ready": _count, "desired": _count}
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+CONVERTERS: dict[str, Any] = {
+    "within": _within,
+    "ready": _count,
+    "desired": _count,
+    "keys": _names,
+}
 
 
 @sentence(r"the stage namespace exists" + WITHIN)

@@ -3,7 +3,9 @@ sub-process the way a user would, and read back each scenario's outcome and mess
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,7 +13,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from pytest_bdd.scenario import make_python_name
+
+from stagecheck.sandbox.controlplane import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,3 +71,36 @@ def _read_junit(path: Path) -> dict[str, ScenarioResult]:
         name = name.removeprefix("test_").split("[", 1)[0]
         found[name] = ScenarioResult(outcome, message, float(case.get("time", 0)))
     return found
+
+
+def two_context_kubeconfig(plane: ControlPlane, path: Path) -> tuple[Path, str]:
+    """The plane's kubeconfig plus a dead 'elsewhere' context that is the current one."""
+    config = yaml.safe_load(plane.kubeconfig.read_text())
+    real_context = config["contexts"][0]["name"]
+    config["clusters"].append({"name": "elsewhere", "cluster": {"server": "https://127.0.0.1:1"}})
+    config["contexts"].append(
+        {
+            "name": "elsewhere",
+            "context": {"cluster": "elsewhere", "user": config["users"][0]["name"]},
+        }
+    )
+    config["current-context"] = "elsewhere"
+    path.write_text(yaml.safe_dump(config))
+    return path, real_context
+
+
+def run_id(output: str) -> str:
+    """The run id a stagecheck run prints in its header."""
+    found = re.search(r"; run (run-[\w-]+) ", output)
+    assert found, f"no run id in:\n{output[:2000]}"
+    return found.group(1)
+
+
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+
+
+def audit_events(plane: ControlPlane, run: str) -> list[dict[str, object]]:
+    """The API requests one run made, from the API server's audit log (User-Agent has the id)."""
+    time.sleep(1.2)  # the audit log is written in batches of up to a second
+    lines = plane.audit_log.read_text().splitlines()
+    return [e for e in map(json.loads, lines) if f"run/{run}" in e.get("userAgent", "")]

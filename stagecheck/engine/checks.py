@@ -279,3 +279,41 @@ def _pods_cause(pods: list[JsonObject], owner: JsonObject | None) -> tuple[str |
     if terminal:
         return terminal
     return (summaries[0][0], None) if summaries else (None, None)
+
+
+READY_PHASES = frozenset({"Ready", "Running", "Succeeded", "Active", "Bound", "Available"})
+
+
+def ready(obj: JsonObject | None) -> Observation:
+    """Ready by the object's own kind's rules, for objects just applied."""
+    if obj is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    kind = obj.get("kind")
+    status = obj.get("status") or {}
+    if kind == "Job":
+        if (c := condition(obj, "Failed")) and c.get("status") == "True":
+            return Observation(ok=False, actual=describe_condition(c), terminal="Job failed")
+        return condition_is(obj, "Complete", "True")
+    if kind == "CustomResourceDefinition":
+        return condition_is(obj, "Established", "True")
+    if kind in ("StatefulSet", "ReplicaSet"):
+        want, have = (
+            int(obj.get("spec", {}).get("replicas", 1)),
+            int(status.get("readyReplicas", 0)),
+        )
+        state = f"{have}/{want} replicas ready"
+        return Observation(ok=have == want, actual=state, since=_created(obj))
+    if kind == "DaemonSet":
+        want, have = int(status.get("desiredNumberScheduled", 0)), int(status.get("numberReady", 0))
+        return Observation(ok=have == want, actual=f"{have}/{want} pods ready", since=_created(obj))
+    if kind == "Pod":
+        summary, terminal = pod_summary(obj)
+        return Observation(ok=pod_is_ready(obj), actual=summary, terminal=terminal)
+    if condition(obj, "Ready") is not None:
+        return condition_is(obj, "Ready", "True")
+    if status.get("phase"):
+        phase = status["phase"]
+        if phase in READY_PHASES:
+            return Observation.passed(f"phase {phase}")
+        return phase_is(obj, "Ready")
+    return exists(obj)  # ConfigMaps, Secrets, Services...: present is ready

@@ -136,6 +136,13 @@ class Cluster:
 
         self._expect(str(ref), expected, queries, check, within, [ref.name])
 
+    def expect_ready(self, ref: ObjectRef, within: float | None) -> None:
+        """Ready by the rules of the object's kind (Deployments available, Jobs complete...)."""
+        if ref.resource.kind == "Deployment":
+            self.expect_deployment_available(ref.name, ref.namespace, None, None, within)
+        else:
+            self._expect_object(ref, "it is ready", checks.ready, within)
+
     def expect_pods_ready(self, selector: str, namespace: str | None, within: float | None) -> None:
         namespace = namespace or self.namespace
         query = Query("pods", self.discovery.resolve("Pod"), namespace, label_selector=selector)

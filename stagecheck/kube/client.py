@@ -144,9 +144,13 @@ class Kube:
     ) -> JsonObject:
         return self._write("PATCH", path, body, content_type=patch_type)
 
-    def apply(self, path: str, body: JsonObject, field_manager: str = "stagecheck") -> JsonObject:
+    def apply(
+        self, path: str, body: JsonObject, field_manager: str = "stagecheck", dry_run: bool = False
+    ) -> JsonObject:
         """Server-side apply: create or update the fields this manager owns."""
         params = {"fieldManager": field_manager, "force": "true"}
+        if dry_run:
+            params["dryRun"] = "All"
         return self._write("PATCH", path, body, "application/apply-patch+yaml", params)
 
     def delete(self, path: str) -> JsonObject | None:
@@ -207,15 +211,17 @@ class Kube:
         self._http.close()
 
 
-def connect(target: Target) -> Kube:
-    """Build a client for the target's explicit context and prove the API server answers."""
+def connect(target: Target, run_id: str | None = None) -> Kube:
+    """Build a client for the target's explicit context and prove the API server answers.
+
+    The run id goes into the User-Agent, so the API server's audit log tells runs apart."""
     configuration = _load_configuration(target)
     http = httpx.Client(
         base_url=configuration.host,
         verify=_ssl_context(configuration),
         auth=_KubeconfigAuth(configuration),
         timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-        headers={"User-Agent": "stagecheck"},
+        headers={"User-Agent": f"stagecheck run/{run_id}" if run_id else "stagecheck"},
         trust_env=False,
     )
     kube = Kube(http, target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,17 @@ class Discovery:
         if found is None:
             raise UnknownKind(self._unknown_message(text))
         return found
+
+    def resolve_when_served(self, text: str, timeout_s: float = 30) -> ResourceType:
+        """Like ``resolve``, waiting briefly for a CRD applied a moment ago to be served."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self.resolve(text)
+            except UnknownKind:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _match(self, text: str, types: list[ResourceType]) -> ResourceType | None:
         name, _, qualifier = text.strip().partition(".")

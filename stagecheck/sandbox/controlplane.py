@@ -295,6 +295,15 @@ def binaries_dir(root: Path) -> Path:
     return Path(found.stdout.strip())
 
 
+def tools_dir(root: Path) -> Path:
+    """Where the build put kustomize (built with the control plane, cached by version)."""
+    script = root / "scripts" / "build-control-plane"
+    found = subprocess.run(
+        [str(script), "--print-tools"], check=True, capture_output=True, text=True
+    )
+    return Path(found.stdout.strip())
+
+
 def for_settings(settings: Settings) -> ControlPlane:
     return ControlPlane(settings.root, settings.sandbox_dir)
 

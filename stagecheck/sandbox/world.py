@@ -5,18 +5,14 @@ Applying twice is harmless."""
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stagecheck.errors import UnknownKind
 from stagecheck.kube.client import Kube
-from stagecheck.kube.discovery import Discovery, ResourceType
-
-CRD_SERVED_TIMEOUT_S = 30
+from stagecheck.kube.discovery import Discovery
 
 
 def load_documents(*paths: Path) -> list[dict[str, Any]]:
@@ -31,7 +27,8 @@ def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:
     count = 0
     for original in documents:
         doc = copy.deepcopy(original)
-        resource = _resolve_when_served(discovery, doc)
+        group = doc["apiVersion"].rpartition("/")[0]
+        resource = discovery.resolve_when_served(f"{doc['kind']}.{group}" if group else doc["kind"])
         namespace = doc["metadata"].get("namespace") if resource.namespaced else None
         status = doc.pop("status", None)
         path = resource.object_path(doc["metadata"]["name"], namespace)
@@ -42,17 +39,3 @@ def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:
             kube.apply(path + "/status", status_doc)
         count += 1
     return count
-
-
-def _resolve_when_served(discovery: Discovery, doc: dict[str, Any]) -> ResourceType:
-    """A CRD applied a moment ago takes a little while to be served: wait for it, briefly."""
-    group = doc["apiVersion"].rpartition("/")[0]
-    spelling = f"{doc['kind']}.{group}" if group else doc["kind"]
-    deadline = time.monotonic() + CRD_SERVED_TIMEOUT_S
-    while True:
-        try:
-            return discovery.resolve(spelling)
-        except UnknownKind:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

@@ -7,29 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stagecheck.config import Target
 from stagecheck.errors import TargetUnreachable, UnknownKind, WriteRefused
 from stagecheck.kube.client import Kube, connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane
-
-
-def two_context_kubeconfig(plane: ControlPlane, path: Path) -> tuple[Path, str]:
-    """The plane's kubeconfig plus a dead 'elsewhere' context that is the current one."""
-    config = yaml.safe_load(plane.kubeconfig.read_text())
-    real_context = config["contexts"][0]["name"]
-    config["clusters"].append({"name": "elsewhere", "cluster": {"server": "https://127.0.0.1:1"}})
-    config["contexts"].append(
-        {
-            "name": "elsewhere",
-            "context": {"cluster": "elsewhere", "user": config["users"][0]["name"]},
-        }
-    )
-    config["current-context"] = "elsewhere"
-    path.write_text(yaml.safe_dump(config))
-    return path, real_context
+from tests.support import two_context_kubeconfig
 
 
 def cluster_target(kubeconfig: Path, context: str, allow_writes: bool = False) -> Target:

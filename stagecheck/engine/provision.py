@@ -1,0 +1,324 @@
+"""Provisioning: apply manifests (a folder or a kustomization), create secrets from variables,
+label namespaces; remember every change so the run can undo it, in reverse order.
+
+Safety, in order: a read-only target refuses the first write before it is sent (the client
+enforces it); a manifest set is validated whole (YAML, kinds, a server-side dry run) before
+anything of it is applied; objects that existed before the run are never deleted; objects
+the run creates carry its run label.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stagecheck.config import RunOptions
+from stagecheck.engine.kubernetes import Cluster, ObjectRef
+from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind, WriteRefused
+from stagecheck.kube.discovery import ResourceType
+
+RUN_LABEL = "stagecheck.io/run"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+FIELD_MANAGER = "stagecheck"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# Applied first, in this order, so that what others depend on exists (as Helm and kubectl do).
+KIND_ORDER = (
+    "Namespace",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Service",
+)
+
+
+class Planned(StagecheckError):
+    """Plan mode: what a scenario would change; the scenario is skipped, nothing written."""
+
+    def __init__(self, changes: list[str]) -> None:
+        self.changes = changes
+        super().__init__("plan only, nothing written; would " + "; ".join(changes))
+
+
+class ManifestError(StagecheckError):
+    """A manifest set that cannot be applied: its file, its object and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    doc: dict[str, Any]
+    source: str  # file:document, or the kustomization folder
+
+    def describe(self) -> str:
+        meta = self.doc.get("metadata", {})
+        where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+        return f"{self.doc.get('kind')} {where}{meta.get('name')} ({self.source})"
+
+
+@dataclass
+class Ledger:
+    """What a run changed, as undo actions; undone newest first."""
+
+    undo: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+
+    def record(self, description: str, action: Callable[[], None]) -> None:
+        self.undo.append((description, action))
+
+    def descriptions(self) -> list[str]:
+        return [d for d, _ in self.undo]
+
+    def undo_all(self) -> list[str]:
+        """Undo everything; returns the problems met (each undo is attempted)."""
+        problems = []
+        while self.undo:
+            description, action = self.undo.pop()
+            try:
+                action()
+            except StagecheckError as error:
+                problems.append(f"{description}: {error}")
+        return problems
+
+
+def load_manifests(path: Path, kustomize: Path | None) -> list[Manifest]:
+    """The objects of a file, a folder of YAML files, or a kustomization folder."""
+    if not path.exists():
+        raise ManifestError(f"{path} does not exist")
+    if path.is_dir() and any((path / name).exists() for name in KUSTOMIZATION_FILES):
+        return _kustomize(path, kustomize)
+    files = (
+        sorted(f for f in path.iterdir() if f.suffix in (".yaml", ".yml", ".json"))
+        if path.is_dir()
+        else [path]
+    )
+    if not files:
+        raise ManifestError(f"{path} holds no .yaml, .yml or .json file")
+    return [m for f in files for m in _parse(f.read_text(), str(f))]
+
+
+def _kustomize(folder: Path, kustomize: Path | None) -> list[Manifest]:
+    if kustomize is None or not kustomize.exists():
+        raise ManifestError(f"{folder} is a kustomization, and kustomize is not installed")
+    built = subprocess.run(
+        [str(kustomize), "build", str(folder)], capture_output=True, text=True, timeout=120
+    )
+    if built.returncode != 0:
+        raise ManifestError(f"{folder}: kustomize build failed: {built.stderr.strip()}")
+    return _parse(built.stdout, f"{folder} (kustomize build)")
+
+
+def _parse(text: str, source: str) -> list[Manifest]:
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ManifestError(f"{source}{line}: not valid YAML: {problem}") from None
+    manifests: list[Manifest] = []
+    for index, doc in enumerate(docs, start=1):
+        where = f"{source} document {index}"
+        if doc.get("kind") == "List":
+            manifests.extend(Manifest(item, where) for item in doc.get("items", []))
+            continue
+        missing = [k for k in ("apiVersion", "kind") if not doc.get(k)]
+        if not isinstance(doc, dict) or missing or not doc.get("metadata", {}).get("name"):
+            raise ManifestError(
+                f"{where}: not a Kubernetes object (needs apiVersion, kind and metadata.name)"
+            )
+        manifests.append(Manifest(doc, where))
+    return manifests
+
+
+class Provisioner:
+    """Applies and creates on behalf of one scenario, recording how to undo it."""
+
+    def __init__(
+        self, cluster: Cluster, run: RunOptions, kustomize: Path | None, ledger: Ledger
+    ) -> None:
+        self.cluster, self.run, self.kustomize, self.ledger = cluster, run, kustomize, ledger
+
+    @property
+    def kube(self) -> Any:
+        return self.cluster.kube
+
+    # -- apply ---------------------------------------------------------------------------------
+    def apply(self, path: Path, within: float | None) -> list[ObjectRef]:
+        manifests = sorted(load_manifests(path, self.kustomize), key=_apply_order)
+        resolved = self._resolve(manifests)
+        if self.run.plan:
+            raise Planned([f"apply {m.describe()}" for m, _ in resolved])
+        self._require_writes(f"apply {path}")
+        self._dry_run(resolved)
+        refs = [self._apply_one(manifest, resource) for manifest, resource in resolved]
+        if within is not None:
+            for ref in refs:
+                self.cluster.expect_ready(ref, within)
+        return refs
+
+    def _resolve(self, manifests: list[Manifest]) -> list[tuple[Manifest, ResourceType | None]]:
+        """Each manifest's resource type; None for kinds whose CRD the same set defines."""
+        defined = {
+            (m.doc["spec"]["group"], m.doc["spec"]["names"]["kind"])
+            for m in manifests
+            if m.doc.get("kind") == "CustomResourceDefinition"
+        }
+        resolved: list[tuple[Manifest, ResourceType | None]] = []
+        for manifest in manifests:
+            group = manifest.doc["apiVersion"].rpartition("/")[0]
+            try:
+                spelling = f"{manifest.doc['kind']}.{group}" if group else manifest.doc["kind"]
+                resolved.append((manifest, self.cluster.discovery.resolve(spelling)))
+            except UnknownKind as error:
+                if (group, manifest.doc["kind"]) not in defined:
+                    raise ManifestError(f"{manifest.describe()}: {error}") from None
+                resolved.append((manifest, None))
+        return resolved
+
+    def _dry_run(self, resolved: list[tuple[Manifest, ResourceType | None]]) -> None:
+        """Let the API server validate every object before any is applied."""
+        namespaces_in_set = {
+            m.doc["metadata"]["name"] for m, _ in resolved if m.doc["kind"] == "Namespace"
+        }
+        for manifest, resource in resolved:
+            if resource is None:
+                continue
+            namespace = self._namespace(manifest, resource)
+            if namespace in namespaces_in_set and not self._exists_namespace(namespace):
+                continue  # its namespace comes with the set; the real apply validates it
+            try:
+                self.kube.apply(
+                    resource.object_path(manifest.doc["metadata"]["name"], namespace),
+                    self._body(manifest, resource, labelled=True),
+                    field_manager=FIELD_MANAGER,
+                    dry_run=True,
+                )
+            except KubeApiError as error:
+                raise ManifestError(
+                    f"{manifest.describe()} was rejected by the API server, so nothing of this "
+                    f"set was applied: {error.api_message}"
+                ) from None
+
+    def _apply_one(self, manifest: Manifest, resource: ResourceType | None) -> ObjectRef:
+        if resource is None:  # its CRD was applied a moment ago
+            group = manifest.doc["apiVersion"].rpartition("/")[0]
+            resource = self.cluster.discovery.resolve_when_served(f"{manifest.doc['kind']}.{group}")
+        namespace = self._namespace(manifest, resource)
+        name = manifest.doc["metadata"]["name"]
+        path = resource.object_path(name, namespace)
+        existed = self.kube.get_or_none(path) is not None
+        try:
+            self.kube.apply(
+                path, self._body(manifest, resource, labelled=not existed), FIELD_MANAGER
+            )
+        except KubeApiError as error:
+            raise ManifestError(
+                f"{manifest.describe()} was rejected by the API server: {error.api_message}"
+            ) from None
+        ref = ObjectRef(resource, name, namespace)
+        if not existed:  # never delete what was there before the run
+            self.ledger.record(f"delete {ref}", lambda: self._delete(path))
+        return ref
+
+    def _body(self, manifest: Manifest, resource: ResourceType, labelled: bool) -> dict[str, Any]:
+        body: dict[str, Any] = copy.deepcopy(manifest.doc)
+        meta = body.setdefault("metadata", {})
+        if resource.namespaced:
+            meta["namespace"] = self._namespace(manifest, resource)
+        if labelled:
+            labels = meta.setdefault("labels", {})
+            labels.update({RUN_LABEL: self.run.id, MANAGED_BY: "stagecheck"})
+        return body
+
+    def _namespace(self, manifest: Manifest, resource: ResourceType) -> str | None:
+        if not resource.namespaced:
+            return None
+        return str(manifest.doc["metadata"].get("namespace") or self.cluster.namespace)
+
+    def _exists_namespace(self, name: str | None) -> bool:
+        return name is None or self.kube.get_or_none(f"/api/v1/namespaces/{name}") is not None
+
+    def _delete(self, path: str) -> None:
+        self.kube.delete(path)
+
+    # -- secrets and labels --------------------------------------------------------------------
+    def create_secret(
+        self, name: str, keys: list[str], values: Mapping[str, str], origin: str
+    ) -> None:
+        """A Secret holding the named variables; values never appear in any message."""
+        missing = [k for k in keys if not values.get(k)]
+        if missing:
+            raise StagecheckError(
+                f"missing credential for secret {name}: {', '.join(missing)} not set in {origin}"
+            )
+        namespace = self.cluster.namespace
+        if self.run.plan:
+            raise Planned([f"create Secret {namespace}/{name} from {', '.join(keys)}"])
+        self._require_writes(f"create secret {name}")
+        path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
+        existed = self.kube.get_or_none(path) is not None
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": metadata,
+            "type": "Opaque",
+            "stringData": {k: values[k] for k in keys},
+        }
+        if not existed:
+            metadata["labels"] = {RUN_LABEL: self.run.id, MANAGED_BY: "stagecheck"}
+        self.kube.apply(path, body, FIELD_MANAGER)
+        if not existed:
+            self.ledger.record(f"delete Secret {namespace}/{name}", lambda: self._delete(path))
+
+    def label_namespace(self, name: str, key: str, value: str) -> None:
+        path = f"/api/v1/namespaces/{name}"
+        if self.run.plan:
+            raise Planned([f"label Namespace {name} {key}={value}"])
+        self._require_writes(f"label namespace {name}")
+        current = self.kube.get(path)
+        before = (current["metadata"].get("labels") or {}).get(key)
+        self.kube.patch(path, {"metadata": {"labels": {key: value}}})
+        if before != value:
+            self.ledger.record(
+                f"restore label {key} of Namespace {name}",
+                lambda: self.kube.patch(path, {"metadata": {"labels": {key: before}}}),
+            )
+
+    def _require_writes(self, what: str) -> None:
+        target = self.kube.target
+        if not target.allow_writes:
+            raise WriteRefused(
+                f"refused to {what}: {target.describe()} is read-only in this run, and nothing "
+                "was sent; rerun with --allow-writes to let this run change it "
+                "(or --plan to list what it would change)"
+            )
+
+
+def _apply_order(manifest: Manifest) -> int:
+    kind = manifest.doc.get("kind", "")
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (comments, blank lines and ``export`` allowed)."""
+    if not path.is_file():
+        raise StagecheckError(f"{path} does not exist: copy its template and fill it in")
+    values = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values

@@ -1,0 +1,51 @@
+"""Provisioning steps: apply a folder of manifests or a kustomization, create a secret from
+variables, label a namespace. What a scenario changes is undone when it ends (``--cleanup``);
+on a kind or cluster target they refuse to write unless the run has ``--allow-writes``.
+
+    the manifests in "<path>" are applied [and ready within <duration>]
+    the secret "<name>" holds "<VAR>, <VAR>" from the environment
+    the secret "<name>" holds "<VAR>, <VAR>" from "<.env file>"
+    the stage namespace is labelled "<key>" with value "<value>"
+    the namespace "<name>" is labelled "<key>" with value "<value>"
+"""
+
+from __future__ import annotations
+
+from stagecheck.config import Settings, Target
+from stagecheck.engine.provision import Provisioner, read_env_file
+from steps.kubernetes import WITHIN, sentence
+
+
+@sentence(r'the manifests in "(?P<path>[^"]+)" are applied(?: and ready' + WITHIN + ")?")
+def manifests_applied(
+    provisioner: Provisioner, settings: Settings, path: str, within: float | None
+) -> None:
+    provisioner.apply(settings.root / path, within)
+
+
+@sentence(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from the environment')
+def secret_from_environment(
+    provisioner: Provisioner, settings: Settings, name: str, keys: list[str]
+) -> None:
+    provisioner.create_secret(name, keys, settings.environ, "the environment")
+
+
+@sentence(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from "(?P<file>[^"]+)"')
+def secret_from_file(
+    provisioner: Provisioner, settings: Settings, name: str, keys: list[str], file: str
+) -> None:
+    provisioner.create_secret(name, keys, read_env_file(settings.root / file), file)
+
+
+@sentence(r'the stage namespace is labelled "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"')
+def stage_namespace_labelled(
+    provisioner: Provisioner, target: Target, key: str, value: str
+) -> None:
+    provisioner.label_namespace(target.namespace, key, value)
+
+
+@sentence(
+    r'the namespace "(?P<name>[^"]+)" is labelled "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"'
+)
+def namespace_labelled(provisioner: Provisioner, name: str, key: str, value: str) -> None:
+    provisioner.label_namespace(name, key, value)
