@@ -1,7 +1,15 @@
 @mesh
-Feature: Service mesh membership of the stage namespace
-  Llama Stack reaches the model server only through the mesh, so the stage namespace
-  must be enrolled for sidecar injection by the stage's control plane.
+Feature: Service mesh: the stage's workloads talk to each other through the mesh
+  Llama Stack reaches the model server, a Knative service that accepts only mTLS, through
+  the OpenShift Service Mesh. The stage namespace must be a member of the mesh, labelled for
+  injection by the stage's control plane, and its workloads must run with their sidecar.
 
-  Scenario: The stage namespace is enrolled for sidecar injection
-    Then the stage namespace has label "istio.io/rev" with value "data-science-smcp"
+  Scenario: The mesh control plane is ready
+    Then the ServiceMeshControlPlane "data-science-smcp" in namespace "istio-system" has condition "Ready" with status "True" within 5m
+
+  Scenario: The stage namespace is a member of the mesh, enrolled for injection
+    Then the ServiceMeshMember "default" has condition "Ready" with status "True" within 2m
+    And the stage namespace has label "istio.io/rev" with value "data-science-smcp"
+
+  Scenario: Llama Stack runs with its mesh sidecar
+    Then every pod with labels "app=llama-stack" has a container named "istio-proxy" within 2m

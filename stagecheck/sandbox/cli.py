@@ -1,8 +1,9 @@
 """The local sandbox: the control plane with the stage-2 world in it.
 
-    scripts/sandbox up       start the control plane (built once) and put the stage-2 world in it
-    scripts/sandbox status   what runs and where
-    scripts/sandbox down     stop everything; nothing is left running
+    scripts/sandbox up [--fault NAME]   start the control plane (built once) and put the
+                                        stage-2 world in it, healthy or with a fault
+    scripts/sandbox status              what runs and where
+    scripts/sandbox down                stop everything; nothing is left running
 
 Runs against it need no options: ``pytest features/stage2`` targets the sandbox by default.
 """
@@ -17,23 +18,41 @@ from pathlib import Path
 from stagecheck.config import Settings, load_settings
 from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import ControlPlane
+from stagecheck.sandbox.faults import FAULTS
 from stagecheck.sandbox.world import apply_documents, load_documents
 
 WORLDS = Path(__file__).parent / "worlds"
 
 
-def up(settings: Settings, stage: str) -> int:
+HEALTHY_VALUES = {
+    "llama_stack_version": "0.7.3",
+    "inference_health": "OK",
+    "vector_io_health": "OK",
+}
+
+
+def up(settings: Settings, stage: str, fault_name: str | None) -> int:
     started = time.monotonic()
+    fault = FAULTS[fault_name] if fault_name else None
     plane = ControlPlane(settings.root, settings.sandbox_dir)
+    if fault is not None and plane.answers():
+        plane.down()  # a fault variant starts from a fresh world, never a mix of both
     plane.up()
+    values = {**HEALTHY_VALUES, **(fault.values if fault else {})}
+    documents = load_documents(WORLDS / stage, values=values)
+    if fault is not None:
+        documents = fault.change_world(documents)
     kube = plane.connect()
     try:
-        count = apply_documents(kube, load_documents(WORLDS / stage))
+        count = apply_documents(kube, documents)
+        if fault is not None:
+            fault.after_apply(kube)
     finally:
         kube.close()
+    variant = f"fault {fault.name}: {fault.description}" if fault else "healthy"
     print(
         f"sandbox up in {time.monotonic() - started:.1f}s: {stage} world applied ({count} objects) "
-        f"in namespace {settings.target.namespace}\n"
+        f"in namespace {settings.target.namespace}, {variant}\n"
         f"kubeconfig: {plane.kubeconfig}\n"
         "run the stage: .venv/bin/pytest features/stage2    stop: scripts/sandbox down"
     )
@@ -61,17 +80,24 @@ def status(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sandbox", description=(__doc__ or "").split("\n\n")[0])
+    faults = "\n".join(f"  {f.name}: {f.description}" for f in FAULTS.values())
+    parser = argparse.ArgumentParser(
+        prog="sandbox",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog=f"fault variants (--fault NAME):\n{faults}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument(
         "--stage", default="stage2", choices=sorted(p.name for p in WORLDS.iterdir())
     )
+    parser.add_argument("--fault", choices=sorted(FAULTS), help="start a broken variant")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
     args = parser.parse_args(argv)
     settings = load_settings(root=args.root.resolve(), target_option="sandbox")
     try:
         if args.command == "up":
-            return up(settings, args.stage)
+            return up(settings, args.stage, args.fault)
         return down(settings) if args.command == "down" else status(settings)
     except StagecheckError as error:
         print(f"sandbox {args.command}: {error}", file=sys.stderr)

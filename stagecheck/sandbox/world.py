@@ -1,12 +1,19 @@
 """Putting a world of objects into the sandbox: server-side apply of each document, then its
 status through the status subresource (standing in for the operator that would write it).
-Applying twice is harmless."""
+Applying twice is harmless.
+
+Two conveniences of world files: ``${name}`` placeholders filled from values the sandbox
+knows (the Llama Stack version it runs, provider health), and the annotation
+``stagecheck.io/owner: Kind.group/name``, which becomes an owner reference to that object
+(as the operator that created it would set).
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import yaml
@@ -14,11 +21,14 @@ import yaml
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
 
+OWNER_ANNOTATION = "stagecheck.io/owner"
 
-def load_documents(*paths: Path) -> list[dict[str, Any]]:
+
+def load_documents(*paths: Path, values: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Every YAML document in the files (or directories of *.yaml files), in order."""
     files = [f for p in paths for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
-    return [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
+    texts = [Template(f.read_text()).safe_substitute(values or {}) for f in files]
+    return [d for text in texts for d in yaml.safe_load_all(text) if d]
 
 
 def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:
@@ -31,6 +41,11 @@ def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:
         resource = discovery.resolve_when_served(f"{doc['kind']}.{group}" if group else doc["kind"])
         namespace = doc["metadata"].get("namespace") if resource.namespaced else None
         status = doc.pop("status", None)
+        owner = (doc["metadata"].get("annotations") or {}).pop(OWNER_ANNOTATION, None)
+        if owner:
+            doc["metadata"]["ownerReferences"] = [
+                _owner_reference(kube, discovery, owner, namespace)
+            ]
         path = resource.object_path(doc["metadata"]["name"], namespace)
         kube.apply(path, doc)
         if status is not None:
@@ -39,3 +54,19 @@ def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:
             kube.apply(path + "/status", status_doc)
         count += 1
     return count
+
+
+def _owner_reference(
+    kube: Kube, discovery: Discovery, owner: str, namespace: str | None
+) -> dict[str, Any]:
+    kind, _, name = owner.rpartition("/")
+    resource = discovery.resolve(kind)
+    found = kube.get(resource.object_path(name, namespace))
+    return {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "name": name,
+        "uid": found["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

@@ -1,0 +1,17 @@
+@pipelines
+Feature: Pipelines: Kubeflow Pipelines through a DataSciencePipelinesApplication
+  Document ingestion runs as pipelines, so the stage's DSPA and its components must be ready.
+
+  Scenario: The pipelines application and its components are ready
+    Then the DataSciencePipelinesApplication "dspa" has condition "Ready" with status "True" within 5m
+    And the DataSciencePipelinesApplication "dspa" matches:
+      """
+      status:
+        conditions:
+          - {type: DatabaseAvailable, status: "True"}
+          - {type: ObjectStoreAvailable, status: "True"}
+          - {type: APIServerReady, status: "True"}
+          - {type: PersistenceAgentReady, status: "True"}
+          - {type: ScheduledWorkflowReady, status: "True"}
+      """
+    And all pods with labels "component=data-science-pipelines" are ready within 5m

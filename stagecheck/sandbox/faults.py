@@ -1,0 +1,112 @@
+"""Fault variants of the sandbox: real failures reproduced, to see the stage turn red.
+
+A fault changes the world before it is applied (``change_world``), may write the status a
+broken component would report once it exists (``after_apply``), and may change how the data
+plane runs (``dataplane``: names the data plane understands).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stagecheck.errors import StagecheckError
+from stagecheck.kube.client import Kube
+
+Docs = list[dict[str, Any]]
+UNMANAGED = {"nodeSelector": {"type": "unmanaged"}}
+UNMANAGED_TOLERATION = {"key": "stagecheck.io/unmanaged", "operator": "Exists"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    change_world: Callable[[Docs], Docs]
+    after_apply: Callable[[Kube], None] = lambda kube: None
+    dataplane: frozenset[str] = frozenset()
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def _find(docs: Docs, kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def _llama_stack_without_sidecar(docs: Docs) -> Docs:
+    """What the stage-2 operator did: no injection annotation, so no istio-proxy."""
+    template = _find(docs, "Deployment", "llama-stack")["spec"]["template"]
+    template["metadata"].pop("annotations", None)
+    containers = template["spec"]["containers"]
+    template["spec"]["containers"] = [c for c in containers if c["name"] != "istio-proxy"]
+    return docs
+
+
+def _milvus_on_unmanaged_node(docs: Docs) -> Docs:
+    spec = _find(docs, "Deployment", "milvus-standalone")["spec"]["template"]["spec"]
+    spec.update(UNMANAGED)
+    spec["tolerations"] = [UNMANAGED_TOLERATION]
+    return docs
+
+
+def _milvus_crash_loops(kube: Kube) -> None:
+    """Write the status a kubelet reports for a Milvus that cannot start."""
+    path = "/api/v1/namespaces/private-ai-demo/pods"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pods = kube.get(path, {"labelSelector": "app=milvus"})["items"]
+        bound = [p for p in pods if p["spec"].get("nodeName")]
+        if bound:
+            break
+        time.sleep(0.2)
+    else:
+        raise StagecheckError("fault milvus-down: the Milvus pod was never scheduled")
+    for pod in bound:
+        status = {
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                 "message": "containers with unready status: [milvus]"},
+            ],
+            "containerStatuses": [
+                {
+                    "name": "milvus",
+                    "image": "milvusdb/milvus:v2.4.15",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 6,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff",
+                              "message": "back-off 5m0s restarting failed container=milvus"}},
+                    "lastState": {"terminated": {"exitCode": 134, "reason": "Error"}},
+                }
+            ],
+        }  # fmt: skip
+        kube.patch(f"{path}/{pod['metadata']['name']}/status", {"status": status})
+
+
+FAULTS = {
+    f.name: f
+    for f in (
+        Fault(
+            name="seed-no-sidecar",
+            description=(
+                "the stage-2 incident: the Llama Stack operator creates its pod without the "
+                "sidecar injection annotation, so the pod has no istio-proxy, cannot reach the "
+                "model server through the mesh, and the model is never registered"
+            ),
+            change_world=_llama_stack_without_sidecar,
+            dataplane=frozenset({"llm-unreachable"}),
+            values={"inference_health": "Error: failed to connect to vLLM"},
+        ),
+        Fault(
+            name="milvus-down",
+            description="Milvus standalone crash-loops and its server does not answer",
+            change_world=_milvus_on_unmanaged_node,
+            after_apply=_milvus_crash_loops,
+            dataplane=frozenset({"milvus-down"}),
+            values={"vector_io_health": "Error: Milvus unreachable"},
+        ),
+    )
+}
