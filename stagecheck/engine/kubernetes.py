@@ -8,13 +8,14 @@ cause and evidence. Steps call exactly one of these.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
-from stagecheck.engine import checks
+from stagecheck.engine import checks, mesh
 from stagecheck.engine.evidence import events_for, object_yaml, pods_status
+from stagecheck.engine.mesh import Diagnosis
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.related import related_pods, selector_string
 from stagecheck.engine.wait import Query, Snapshot, observe
@@ -159,12 +160,36 @@ class Cluster:
     ) -> None:
         namespace = namespace or self.namespace
         query = Query("pods", self.discovery.resolve("Pod"), namespace, label_selector=selector)
+
+        diagnoses: dict[str, Diagnosis | None] = {}
+
+        def explain(snapshot: Snapshot) -> Diagnosis | None:
+            missing = [
+                p for p in snapshot.all("pods") if container not in checks.container_names(p)
+            ]
+            if container != mesh.SIDECAR or not missing:
+                return None
+            uid = missing[0]["metadata"]["uid"]  # diagnose each pod once
+            if uid not in diagnoses:
+                diagnoses[uid] = mesh.safe_explain(self.kube, self.discovery, missing[0])
+            return diagnoses[uid]
+
+        def check(snapshot: Snapshot) -> Observation:
+            found = checks.pods_have_container(snapshot.all("pods"), selector, namespace, container)
+            if found.ok or container != mesh.SIDECAR:
+                return found
+            diagnosis = explain(snapshot)
+            if diagnosis is not None and diagnosis.final:
+                return replace(found, terminal="the workload is rolled out without the sidecar")
+            return found
+
         self._expect(
             f"pods with labels {selector} in {namespace}",
             f"every pod to have a container named {container}",
             [query],
-            lambda s: checks.pods_have_container(s.all("pods"), selector, namespace, container),
+            check,
             within,
+            explain=explain,
         )
 
     # -- the one place that waits and explains -----------------------------------------------
@@ -192,19 +217,25 @@ class Cluster:
         check: Callable[[Snapshot], Observation],
         within: float | None,
         names: list[str] | None = None,
+        explain: Callable[[Snapshot], Diagnosis | None] | None = None,
     ) -> None:
         result = observe(self.kube, queries, check, within)
         if result.observation.ok:
             return
         observation = result.observation
+        evidence = self._evidence(result.snapshot, names or [])
         if observation.actual == checks.NOT_FOUND:
             observation = self._explain_absence(queries[0], observation)
+        diagnosis = explain(result.snapshot) if explain else None
+        if diagnosis is not None:
+            observation = replace(observation, cause=diagnosis.cause)
+            evidence = diagnosis.evidence + evidence
         raise StepFailure(
             subject=subject,
             expected=expected,
             observation=observation,
             waited=result.waited if within else None,
-            evidence=self._evidence(result.snapshot, names or []),
+            evidence=evidence,
         )
 
     def _explain_absence(self, query: Query, observation: Observation) -> Observation:
