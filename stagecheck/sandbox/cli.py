@@ -18,7 +18,7 @@ from pathlib import Path
 from stagecheck.config import Settings, load_settings
 from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import ControlPlane
-from stagecheck.sandbox.faults import FAULTS
+from stagecheck.sandbox.faults import FAULTS, Fault
 from stagecheck.sandbox.world import apply_documents, load_documents
 
 WORLDS = Path(__file__).parent / "worlds"
@@ -31,13 +31,8 @@ HEALTHY_VALUES = {
 }
 
 
-def up(settings: Settings, stage: str, fault_name: str | None) -> int:
-    started = time.monotonic()
-    fault = FAULTS[fault_name] if fault_name else None
-    plane = ControlPlane(settings.root, settings.sandbox_dir)
-    if fault is not None and plane.answers():
-        plane.down()  # a fault variant starts from a fresh world, never a mix of both
-    plane.up()
+def populate(plane: ControlPlane, stage: str, fault: Fault | None) -> int:
+    """Put the stage's world, healthy or with the fault, into a running control plane."""
     values = {**HEALTHY_VALUES, **(fault.values if fault else {})}
     documents = load_documents(WORLDS / stage, values=values)
     if fault is not None:
@@ -49,6 +44,17 @@ def up(settings: Settings, stage: str, fault_name: str | None) -> int:
             fault.after_apply(kube)
     finally:
         kube.close()
+    return count
+
+
+def up(settings: Settings, stage: str, fault_name: str | None) -> int:
+    started = time.monotonic()
+    fault = FAULTS[fault_name] if fault_name else None
+    plane = ControlPlane(settings.root, settings.sandbox_dir)
+    if fault is not None and plane.answers():
+        plane.down()  # a fault variant starts from a fresh world, never a mix of both
+    plane.up()
+    count = populate(plane, stage, fault)
     variant = f"fault {fault.name}: {fault.description}" if fault else "healthy"
     print(
         f"sandbox up in {time.monotonic() - started:.1f}s: {stage} world applied ({count} objects) "

@@ -16,8 +16,9 @@ from stagecheck.errors import StagecheckError
 from stagecheck.kube.client import Kube
 
 Docs = list[dict[str, Any]]
-UNMANAGED = {"nodeSelector": {"type": "unmanaged"}}
-UNMANAGED_TOLERATION = {"key": "stagecheck.io/unmanaged", "operator": "Exists"}
+# Bound straight to the node kwok leaves alone (no scheduler, no kubelet): the sandbox writes
+# the pod's status, as a kubelet would.
+UNMANAGED = {"nodeName": "unmanaged-node", "tolerations": [{"operator": "Exists"}]}
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,6 @@ def _llama_stack_without_sidecar(docs: Docs) -> Docs:
 def _milvus_on_unmanaged_node(docs: Docs) -> Docs:
     spec = _find(docs, "Deployment", "milvus-standalone")["spec"]["template"]["spec"]
     spec.update(UNMANAGED)
-    spec["tolerations"] = [UNMANAGED_TOLERATION]
     return docs
 
 
