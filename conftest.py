@@ -4,6 +4,8 @@ pytest_plugins = [
     "stagecheck.plugin",
     "fixtures.cluster",
     "fixtures.provisioning",
+    "fixtures.dataplane",
     "steps.kubernetes",
     "steps.provisioning",
+    "steps.dataplane",
 ]

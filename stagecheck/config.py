@@ -10,6 +10,7 @@ Nothing below this module reads the environment; everything else receives a ``Se
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -38,6 +39,9 @@ class Target:
     namespace: str
     allow_writes: bool
     vars: Mapping[str, str] = field(default_factory=dict)
+    # How steps reach the stage's services: name -> URL or "route:NAME" (see engine.endpoints).
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    insecure_endpoints: frozenset[str] = frozenset()  # TLS not verified for these, by choice
 
     def describe(self) -> str:
         where = (
@@ -184,10 +188,17 @@ def _target_from_entry(
     namespace = str(entry.get("namespace", DEFAULT_NAMESPACE))
     variables = {str(k): str(v) for k, v in dict(entry.get("vars", {})).items()}
     variables.setdefault("namespace", namespace)
+    endpoints = {str(k): str(v) for k, v in dict(entry.get("endpoints", {})).items()}
+    insecure = frozenset(str(n) for n in entry.get("insecure-endpoints", []))
     if type_ == "sandbox":
         kubeconfig = Path(kubeconfig_override or sandbox_kubeconfig(sandbox_dir))
         context = None
         writes = True  # the sandbox is ours: provisioning there is always allowed
+        sandbox_endpoints, sandbox_vars = _sandbox_services(
+            kubeconfig.parent / "dataplane" / "endpoints.json"
+        )
+        endpoints = {**sandbox_endpoints, **endpoints}
+        variables = {**sandbox_vars, **variables}
     else:
         kubeconfig = _user_kubeconfig(entry, kubeconfig_override, env)
         if type_ == "kind":
@@ -208,7 +219,35 @@ def _target_from_entry(
         namespace=namespace,
         allow_writes=writes,
         vars=variables,
+        endpoints=endpoints,
+        insecure_endpoints=insecure,
     )
+
+
+# The sandbox's data plane names its services after what runs; features name them after the
+# role they play in the stage.
+SANDBOX_SERVICE_ROLES = {"milvus": "milvus", "llm": "model", "llamastack": "llama-stack"}
+
+
+def _sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Endpoints and model names of the running sandbox data plane (none when it is not up)."""
+    if not path.exists():
+        return {}, {}
+    try:
+        found = json.loads(path.read_text())
+    except ValueError as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    services = found.get("services", {})
+    endpoints = {
+        role: services[name] for name, role in SANDBOX_SERVICE_ROLES.items() if name in services
+    }
+    models = found.get("models", {})
+    variables = {
+        "model": str(models.get("llm_served", "")),
+        "llama_stack_model": str(models.get("llm", "")),
+        "embedding_model": str(models.get("embedding", "")),
+    }
+    return endpoints, {k: v for k, v in variables.items() if v}
 
 
 def _user_kubeconfig(

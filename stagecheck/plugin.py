@@ -8,6 +8,7 @@ attached to the Allure result and shown as a report section.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import types
@@ -70,6 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"stagecheck: {error}") from None
     global _current_config
     _current_config = config
+    # Clients log every request at INFO (some libraries turn that on when imported): a red
+    # step's report should show stagecheck's explanation, not a wall of URLs.
+    for noisy in ("httpx", "httpcore", "pymilvus", "llama_stack_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # A run stopped by SIGTERM (a CI timeout, kill) unwinds like Ctrl-C: cleanup still runs.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
@@ -144,6 +149,7 @@ def pytest_bdd_apply_tag(tag: str, function: Any) -> bool | None:
 
 
 # -- failure output ------------------------------------------------------------------------------
+@pytest.hookimpl(tryfirst=True)  # before allure-pytest-bdd closes the step: evidence goes on it
 def pytest_bdd_step_error(
     request: pytest.FixtureRequest,
     feature: Feature,
@@ -171,7 +177,7 @@ def _attach(item: pytest.Item, evidence: Evidence) -> None:
             else allure.attachment_type.TEXT
         )
         allure.attach(evidence.text, name=evidence.name, attachment_type=kind)
-    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+    except ImportError:  # pragma: no cover - allure-pytest-bdd is a dependency
         pass
 
 

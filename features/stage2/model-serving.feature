@@ -13,3 +13,7 @@ Feature: Model serving: the stage-1 model is served by vLLM behind KServe
             activeModelState: Loaded
       """
     And all pods with labels "serving.kserve.io/inferenceservice=mistral-24b-quantized" are ready within 5m
+
+  Scenario: The model endpoint serves the model and answers
+    Then the model server lists the stage model
+    And the stage model answers the question "Say hello in one word."

@@ -11,6 +11,7 @@ Runs against it need no options: ``pytest features/stage2`` targets the sandbox 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from stagecheck.config import Settings, load_settings
 from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import ControlPlane
+from stagecheck.sandbox.dataplane import DataPlane
 from stagecheck.sandbox.faults import FAULTS, Fault
 from stagecheck.sandbox.world import apply_documents, load_documents
 
@@ -31,9 +33,34 @@ HEALTHY_VALUES = {
 }
 
 
-def populate(plane: ControlPlane, stage: str, fault: Fault | None) -> int:
+def data_plane(settings_root: Path, cache_dir: Path, plane: ControlPlane) -> DataPlane:
+    return DataPlane(cache_dir, plane.state / "dataplane", settings_root)
+
+
+def start(
+    root: Path, cache_dir: Path, plane: ControlPlane, stage: str, fault: Fault | None
+) -> tuple[int, str]:
+    """Control plane, data plane, then the world that describes them; (objects, version)."""
+    plane.up()
+    endpoints = data_plane(root, cache_dir, plane).start(fault.dataplane if fault else ())
+    version = endpoints.get("llama_stack_version") or HEALTHY_VALUES["llama_stack_version"]
+    count = populate(plane, stage, fault, {"llama_stack_version": version})
+    (plane.state / "variant").write_text(fault.name if fault else "healthy")
+    return count, version
+
+
+def stop(root: Path, cache_dir: Path, plane: ControlPlane) -> bool:
+    stopped_data = data_plane(root, cache_dir, plane).stop()
+    stopped_control = plane.down()
+    (plane.state / "variant").unlink(missing_ok=True)
+    return stopped_data or stopped_control
+
+
+def populate(
+    plane: ControlPlane, stage: str, fault: Fault | None, seen: dict[str, str] | None = None
+) -> int:
     """Put the stage's world, healthy or with the fault, into a running control plane."""
-    values = {**HEALTHY_VALUES, **(fault.values if fault else {})}
+    values = {**HEALTHY_VALUES, **(seen or {}), **(fault.values if fault else {})}
     documents = load_documents(WORLDS / stage, values=values)
     if fault is not None:
         documents = fault.change_world(documents)
@@ -51,14 +78,17 @@ def up(settings: Settings, stage: str, fault_name: str | None) -> int:
     started = time.monotonic()
     fault = FAULTS[fault_name] if fault_name else None
     plane = ControlPlane(settings.root, settings.sandbox_dir)
-    if fault is not None and plane.answers():
-        plane.down()  # a fault variant starts from a fresh world, never a mix of both
-    plane.up()
-    count = populate(plane, stage, fault)
+    running = plane.state / "variant"
+    wanted = fault.name if fault else "healthy"
+    if running.exists() and running.read_text() != wanted:
+        # Another variant is running: start from a fresh world, never a mix of both.
+        stop(settings.root, settings.cache_dir, plane)
+    count, version = start(settings.root, settings.cache_dir, plane, stage, fault)
     variant = f"fault {fault.name}: {fault.description}" if fault else "healthy"
     print(
         f"sandbox up in {time.monotonic() - started:.1f}s: {stage} world applied ({count} objects) "
-        f"in namespace {settings.target.namespace}, {variant}\n"
+        f"in namespace {settings.target.namespace}, {variant}; data plane with Llama Stack "
+        f"{version}\n"
         f"kubeconfig: {plane.kubeconfig}\n"
         "run the stage: .venv/bin/pytest features/stage2    stop: scripts/sandbox down"
     )
@@ -66,7 +96,8 @@ def up(settings: Settings, stage: str, fault_name: str | None) -> int:
 
 
 def down(settings: Settings) -> int:
-    stopped = ControlPlane(settings.root, settings.sandbox_dir).down()
+    plane = ControlPlane(settings.root, settings.sandbox_dir)
+    stopped = stop(settings.root, settings.cache_dir, plane)
     print("sandbox stopped" if stopped else "sandbox was not running")
     return 0
 
@@ -81,7 +112,14 @@ def status(settings: Settings) -> int:
         version = kube.version().get("gitVersion")
     finally:
         kube.close()
-    print(f"sandbox up: control plane Kubernetes {version}; kubeconfig: {plane.kubeconfig}")
+    variant = plane.state / "variant"
+    print(
+        f"sandbox up ({variant.read_text() if variant.exists() else 'unknown variant'}): "
+        f"control plane Kubernetes {version}; kubeconfig: {plane.kubeconfig}"
+    )
+    for service in data_plane(settings.root, settings.cache_dir, plane).status().values():
+        state = "healthy" if service.healthy else "running" if service.running else "stopped"
+        print(f"  {service.name:<11} {state:<8} {service.url:<30} {service.rss_mib:6.0f} MiB")
     return 0
 
 
@@ -105,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             return up(settings, args.stage, args.fault)
         return down(settings) if args.command == "down" else status(settings)
-    except StagecheckError as error:
+    except (StagecheckError, subprocess.CalledProcessError) as error:
         print(f"sandbox {args.command}: {error}", file=sys.stderr)
         return 1
 

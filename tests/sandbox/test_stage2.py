@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.sandbox.cli import populate
+from stagecheck.config import load_settings
+from stagecheck.sandbox.cli import start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.faults import FAULTS
 from tests.support import ROOT, Run, run_pytest
@@ -18,14 +19,14 @@ FEATURES = str(ROOT / "features" / "stage2")
 
 def stage2_run(tmp: Path, fault: str | None) -> Iterator[Run]:
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{fault or 'healthy'}")
-    plane.up()
+    cache = load_settings(ROOT).cache_dir
     try:
-        populate(plane, "stage2", FAULTS[fault] if fault else None)
+        start(ROOT, cache, plane, "stage2", FAULTS[fault] if fault else None)
         yield run_pytest(
             ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES], tmp
         )
     finally:
-        plane.down()
+        stop(ROOT, cache, plane)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,446 @@
+"""Probes of the stage's data plane: Milvus stores and finds vectors, the model answers,
+Llama Stack has the model and answers from ingested documents.
+
+Each probe reaches its service through an Endpoint and fails with a StepFailure naming the
+service, what was expected, what came back, and the likely cause. Whatever a probe creates
+(scratch collections, vector stores, files) is removed before it returns.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import llama_stack_client
+from llama_stack_client import LlamaStackClient
+from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from stagecheck.config import Target
+from stagecheck.engine.checks import container_names
+from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine.kubernetes import Cluster
+from stagecheck.engine.mesh import SIDECAR
+from stagecheck.engine.outcome import Evidence, Observation, StepFailure
+from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind
+
+T = TypeVar("T")
+INGEST_TIMEOUT_S = 120
+RAG_SYSTEM_PROMPT = "Answer using only the context."  # measured stable with small models
+
+
+def fail(
+    subject: str,
+    expected: str,
+    actual: str,
+    cause: str | None = None,
+    evidence: list[Evidence] | None = None,
+) -> StepFailure:  # noqa: E501
+    return StepFailure(
+        subject,
+        expected,
+        Observation(ok=False, actual=actual, cause=cause),
+        evidence=evidence or [],
+    )
+
+
+def _unreachable(endpoint: Endpoint, error: Exception) -> str:
+    return f"{endpoint.describe()} does not answer: {type(error).__name__}: {error}"
+
+
+# -- Milvus -----------------------------------------------------------------------------------
+@contextmanager
+def milvus_client(endpoint: Endpoint) -> Iterator[MilvusClient]:
+    subject = f"Milvus at {endpoint.url}"
+    try:
+        client = MilvusClient(uri=endpoint.url, timeout=10)
+    except MilvusException as error:
+        raise fail(subject, "a Milvus server answering", _unreachable(endpoint, error),
+                   "the Milvus pod or its Service/Route is down") from None  # fmt: skip
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def milvus_version(endpoint: Endpoint) -> str:
+    with milvus_client(endpoint) as client:
+        return str(client.get_server_version())
+
+
+def milvus_round_trip(endpoint: Endpoint, dimension: int = 8) -> None:
+    """Create a scratch collection, insert, find the inserted vector, drop it (always)."""
+    name = f"stagecheck_scratch_{uuid.uuid4().hex[:8]}"
+    subject = f"Milvus at {endpoint.url}"
+    vectors = [[float(i == j) for j in range(dimension)] for i in range(3)]
+    with milvus_client(endpoint) as client:
+        try:
+            client.create_collection(name, dimension=dimension, metric_type="COSINE")
+            client.insert(name, [{"id": i, "vector": v} for i, v in enumerate(vectors)])
+            hits = client.search(name, data=[vectors[2]], limit=1)
+            found = hits[0][0]["id"] if hits and hits[0] else None
+            if found != 2:
+                raise fail(subject, "a search to find the vector just inserted (id 2)",
+                           f"the search returned {found!r}")  # fmt: skip
+        except MilvusException as error:
+            raise fail(subject, "a scratch collection to store and find a vector",
+                       f"Milvus refused: {error}") from None  # fmt: skip
+        finally:
+            with suppress(MilvusException):  # the server went away: nothing to clean on it
+                client.drop_collection(name)
+
+
+def milvus_collection_holds(endpoint: Endpoint, collection: str, at_least: int) -> None:
+    subject = f"Milvus collection {collection} at {endpoint.url}"
+    with milvus_client(endpoint) as client:
+        existing = client.list_collections()
+        if collection not in existing:
+            raise fail(subject, "it exists", "not found",
+                       f"collections there: {', '.join(sorted(existing)) or 'none'}")  # fmt: skip
+        count = int(client.get_collection_stats(collection).get("row_count", 0))
+        if count < at_least:
+            raise fail(subject, f"at least {at_least} entities", f"{count} entities")
+
+
+# -- an OpenAI-compatible model server (vLLM) -------------------------------------------------
+def _openai(endpoint: Endpoint) -> str:
+    return endpoint.url if endpoint.url.endswith("/v1") else f"{endpoint.url}/v1"
+
+
+def served_models(endpoint: Endpoint) -> list[str]:
+    subject = f"model server at {endpoint.url}"
+    try:
+        with endpoint.client() as http:
+            response = http.get(f"{_openai(endpoint)}/models")
+    except httpx.HTTPError as error:
+        raise fail(subject, "a list of served models", _unreachable(endpoint, error)) from None
+    if response.status_code != 200:
+        raise fail(
+            subject,
+            "a list of served models",
+            f"HTTP {response.status_code}: {response.text[:300]}",
+        )
+    return [m["id"] for m in response.json().get("data", [])]
+
+
+def model_listed(endpoint: Endpoint, model: str) -> None:
+    served = served_models(endpoint)
+    if model not in served:
+        raise fail(f"model server at {endpoint.url}", f"model {model} to be served",
+                   f"it serves {', '.join(served) or 'no model'}")  # fmt: skip
+
+
+def chat(endpoint: Endpoint, model: str, messages: list[dict[str, str]]) -> str:
+    subject = f"model {model} at {endpoint.url}"
+    body = {"model": model, "messages": messages, "temperature": 0, "max_tokens": 64}
+    try:
+        with endpoint.client() as http:
+            response = http.post(f"{_openai(endpoint)}/chat/completions", json=body)
+    except httpx.HTTPError as error:
+        raise fail(subject, "a chat completion", _unreachable(endpoint, error)) from None
+    if response.status_code != 200:
+        raise fail(
+            subject, "a chat completion", f"HTTP {response.status_code}: {response.text[:300]}"
+        )
+    text = str(response.json()["choices"][0]["message"].get("content") or "")
+    if not text.strip():
+        raise fail(subject, "a non-empty answer", "an empty answer")
+    return text
+
+
+def answer_contains(answer: str, expected: str, subject: str) -> None:
+    if expected.lower() not in answer.lower():
+        raise fail(subject, f"an answer containing {expected!r}", f"the answer was {answer!r}")
+
+
+# -- Llama Stack ------------------------------------------------------------------------------
+@dataclass
+class LlamaStack:
+    """A Llama Stack server through llama-stack-client, with version skew explained."""
+
+    endpoint: Endpoint
+    created: list[Callable[[], object]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        http = httpx.Client(verify=self.endpoint.verify_tls, timeout=120)
+        self.client = LlamaStackClient(base_url=self.endpoint.url, http_client=http, max_retries=0)
+
+    @property
+    def subject(self) -> str:
+        return f"Llama Stack at {self.endpoint.url}"
+
+    def server_version(self) -> str:
+        try:
+            with self.endpoint.client() as http:
+                return str(http.get("/v1/version").json().get("version", "unknown"))
+        except (httpx.HTTPError, ValueError):
+            return "unknown"
+
+    def call(
+        self, expected: str, action: Callable[[], T], cause: Callable[[], str | None] | None = None
+    ) -> T:
+        try:
+            return action()
+        except llama_stack_client.APIConnectionError as error:
+            raise fail(self.subject, expected, _unreachable(self.endpoint, error)) from None
+        except llama_stack_client.APIStatusError as error:
+            if error.status_code == 426:
+                server, client = self.server_version(), llama_stack_client.__version__
+                raise fail(
+                    self.subject, expected,
+                    f"the server (Llama Stack {server}) refuses this client "
+                    f"(llama-stack-client {client}): HTTP 426",
+                    f"client and server minor versions differ; install "
+                    f"llama-stack-client=={'.'.join(server.split('.')[:2])}.* in stagecheck's "
+                    "environment to talk to this server",
+                ) from None  # fmt: skip
+            raise fail(
+                self.subject,
+                expected,
+                f"HTTP {error.status_code}: {str(error)[:400]}",
+                cause() if cause else None,
+            ) from None
+
+    def healthy(self) -> str:
+        health = self.call("a health check", lambda: self.client.inspect.health())
+        status = getattr(health, "status", None)
+        if status != "OK":
+            raise fail(self.subject, "health OK", f"health {status!r}")
+        return self.server_version()
+
+    def models(self) -> list[Any]:
+        return list(self.call("the registered models", lambda: self.client.models.list()))
+
+    def model_registered(
+        self, model: str, provider: str | None, cause: Callable[[], str | None]
+    ) -> str:
+        """The model is listed (from the provider, if named) and answers a one-token prompt:
+        a listed model whose provider cannot be reached is not usable, and some Llama Stack
+        versions list statically configured models whatever their provider's state."""
+        models = self.models()
+        expected = f"model {model}" + (f" from provider {provider}" if provider else "")
+        found = next(
+            (
+                item
+                for item in models
+                if (item.id == model or item.id.endswith(f"/{model}"))
+                and (provider is None or item.id.split("/")[0] == provider)
+            ),
+            None,
+        )
+        if found is None:
+            ids = ", ".join(m.id for m in models) or "no model"
+            raise fail(self.subject, f"{expected} registered", f"it lists {ids}", cause())
+        client, model_id = self.client, str(found.id)
+        try:
+            client.chat.completions.create(
+                model=model_id, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+            )
+        except llama_stack_client.APIError as error:
+            status = getattr(error, "status_code", None)
+            raise fail(
+                self.subject,
+                f"{expected} registered and answering",
+                f"{model_id} is listed, but a completion through it fails"
+                + (f" (HTTP {status})" if status else f": {error}"),
+                cause() or "its inference provider cannot reach the model server",
+            ) from None
+        return model_id
+
+    def vector_store(
+        self, documents: list[tuple[str, str]], embedding_model: str, provider: str
+    ) -> str:
+        """A vector store holding the documents, ingested; removed by ``cleanup``."""
+        client = self.client
+        store = self.call(
+            "a new vector store",
+            lambda: client.vector_stores.create(
+                name=f"stagecheck-{uuid.uuid4().hex[:8]}",
+                extra_body={"provider_id": provider, "embedding_model": embedding_model},
+            ),
+        )
+        self.created.append(lambda: client.vector_stores.delete(vector_store_id=store.id))
+        for name, text in documents:
+            self._ingest(store.id, name, text)
+        return str(store.id)
+
+    def _ingest(self, store_id: str, name: str, text: str) -> None:
+        client = self.client
+        upload = (name, io.BytesIO(text.encode()), "text/plain")
+        file = self.call(
+            f"file {name} uploaded", lambda: client.files.create(file=upload, purpose="assistants")
+        )
+        self.created.append(lambda: client.files.delete(file_id=file.id))
+        attached = self.call(
+            f"file {name} ingested",
+            lambda: client.vector_stores.files.create(vector_store_id=store_id, file_id=file.id),
+        )
+        deadline = time.monotonic() + INGEST_TIMEOUT_S
+        while attached.status == "in_progress" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            attached = client.vector_stores.files.retrieve(
+                vector_store_id=store_id, file_id=file.id
+            )
+        if attached.status != "completed":
+            raise fail(
+                self.subject,
+                f"document {name} ingested into the vector store",
+                f"ingestion {attached.status}: {attached.last_error}",
+            )
+
+    def search(self, store_id: str, question: str) -> list[tuple[str, str]]:
+        """(file name, text) of the chunks retrieved for the question, best first."""
+        found = self.call(
+            "a vector store search",
+            lambda: self.client.vector_stores.search(vector_store_id=store_id, query=question),
+        )  # noqa: E501
+        results = []
+        for hit in found.data:
+            text = " ".join(getattr(c, "text", "") for c in hit.content)
+            results.append((str(getattr(hit, "filename", None) or hit.file_id), text))
+        return results
+
+    def answer(
+        self, model: str, question: str, context: list[str], cause: Callable[[], str | None]
+    ) -> str:
+        """The model's answer through Llama Stack, grounded in the retrieved context."""
+        messages: list[Any] = [
+            {"role": "system", "content": RAG_SYSTEM_PROMPT},
+            {
+                "role": "user",
+                "content": "Context:\n" + "\n".join(context) + f"\n\nQuestion: {question}",
+            },
+        ]
+        completion = self.call(
+            f"an answer from model {model}",
+            lambda: self.client.chat.completions.create(
+                model=model,
+                messages=messages,
+                temperature=0,
+                max_tokens=64,
+            ),
+            cause,
+        )
+        return str(completion.choices[0].message.content or "")
+
+    def cleanup(self) -> None:
+        while self.created:
+            undo = self.created.pop()
+            with suppress(llama_stack_client.APIError):  # already gone, or the server went away
+                undo()
+
+
+# -- the stage's model, as the target names it ----------------------------------------------
+def stage_model(target: Target) -> str:
+    model = target.vars.get("model")
+    if not model:
+        raise StagecheckError(
+            f"{target.describe()} names no stage model: set [targets.{target.name}.vars] "
+            'model = "<served model id>" in stagecheck.toml'
+            + (
+                " (or start the sandbox's data plane: scripts/sandbox up)"
+                if target.type == "sandbox"
+                else ""
+            )
+        )
+    return model
+
+
+def model_answers(endpoint: Endpoint, model: str, question: str, expected: str | None) -> None:
+    answer = chat(endpoint, model, [{"role": "user", "content": question}])
+    if expected is not None:
+        answer_contains(answer, expected, f"model {model} at {endpoint.url}")
+
+
+def stage_model_registered(stack: LlamaStack, target: Target, cluster: Cluster) -> str:
+    model = stage_model(target)
+    provider = target.vars.get("inference_provider")
+    return stack.model_registered(model, provider, lambda: why_model_missing(cluster, target))
+
+
+def why_model_missing(cluster: Cluster, target: Target) -> str | None:
+    """What the cluster says about Llama Stack's inference provider and its mesh sidecar."""
+    reasons: list[str] = []
+    try:
+        lsd = cluster.discovery.resolve("LlamaStackDistribution.llamastack.io")
+        for item in cluster.kube.get(lsd.collection_path(target.namespace)).get("items", []):
+            providers = item.get("status", {}).get("distributionConfig", {}).get("providers", [])
+            for provider in providers:
+                health = (provider.get("health") or {}).get("status")
+                if provider.get("api") == "inference" and health not in (None, "OK"):
+                    reasons.append(
+                        f"its inference provider {provider.get('providerID')} reports {health!r} "
+                        f"(LlamaStackDistribution {item['metadata']['name']}): Llama Stack cannot "
+                        "reach the model server"
+                    )
+    except (UnknownKind, KubeApiError):
+        pass
+    try:
+        pods = cluster.kube.get(
+            f"/api/v1/namespaces/{target.namespace}/pods", {"labelSelector": "app=llama-stack"}
+        ).get("items", [])
+        without = [p["metadata"]["name"] for p in pods if SIDECAR not in container_names(p)]
+        if without:
+            reasons.append(
+                f"pod {without[0]} has no {SIDECAR} sidecar, so the mesh rejects its calls to "
+                "the mTLS-only model service"
+            )
+    except KubeApiError:
+        pass
+    return "; ".join(reasons) or None
+
+
+# -- retrieval-augmented answers --------------------------------------------------------------
+@dataclass
+class RagExchange:
+    """One scenario's vector store, question, retrieved chunks and answer."""
+
+    store_id: str
+    documents: dict[str, str]
+    subject: str
+    question: str = ""
+    retrieved: list[tuple[str, str]] = field(default_factory=list)
+    answer: str = ""
+
+
+def rag_store(stack: LlamaStack, target: Target, table: list[list[str]]) -> RagExchange:
+    header, *rows = table
+    if [h.strip().lower() for h in header[:2]] != ["name", "text"]:
+        raise StagecheckError("the documents table needs the columns: | name | text |")
+    documents = {row[0]: row[1] for row in rows}
+    embedding = target.vars.get("embedding_model")
+    if not embedding:
+        raise StagecheckError(
+            f"{target.describe()} names no embedding model: set [targets.{target.name}.vars] "
+            'embedding_model = "<provider/model>" in stagecheck.toml'
+        )
+    provider = target.vars.get("vector_io_provider", "milvus")
+    store = stack.vector_store(list(documents.items()), embedding, provider)
+    return RagExchange(store_id=store, documents=documents, subject=stack.subject)
+
+
+def ask(
+    rag: RagExchange, stack: LlamaStack, target: Target, cluster: Cluster, question: str
+) -> None:
+    rag.question = question
+    rag.retrieved = stack.search(rag.store_id, question)
+    if not rag.retrieved:
+        raise fail(rag.subject, f"chunks retrieved for {question!r}", "nothing was retrieved",
+                   "the vector store is empty, or its provider (Milvus) lost the data")  # fmt: skip
+    model = target.vars.get("llama_stack_model") or stage_model(target)
+    context = [text for _, text in rag.retrieved[:3]]
+    rag.answer = stack.answer(model, question, context, lambda: why_model_missing(cluster, target))
+
+
+def retrieved_from(rag: RagExchange, document: str) -> None:
+    top = rag.retrieved[0][0] if rag.retrieved else None
+    if top != document:
+        order = ", ".join(name for name, _ in rag.retrieved[:5]) or "nothing"
+        raise fail(rag.subject, f"{document} retrieved first for {rag.question!r}",
+                   f"retrieved, best first: {order}")  # fmt: skip

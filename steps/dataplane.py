@@ -1,0 +1,93 @@
+"""Data-plane steps: Milvus, the served model, Llama Stack and retrieval-augmented answers.
+Services are reached through the target's endpoints (``milvus``, ``model``, ``llama-stack``);
+"the stage model" is the target's ``model`` variable (the sandbox fills it in).
+
+    Milvus answers with its server version
+    Milvus stores and finds a vector in a scratch collection
+    the Milvus collection "<name>" holds at least <N> entities
+    the model server lists the stage model
+    the stage model answers the question "<q>" [with an answer containing "<text>"]
+    Llama Stack is healthy
+    Llama Stack has the stage model registered
+    a vector store with the documents:            (a table: name | text)
+    the question "<q>" is asked
+    the answer is retrieved from "<document name>"
+    the answer contains "<text>"
+"""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then, when
+
+from stagecheck.config import Target
+from stagecheck.engine import dataplane
+from stagecheck.engine.dataplane import LlamaStack, RagExchange
+from stagecheck.engine.endpoints import Endpoints
+from stagecheck.engine.kubernetes import Cluster
+from steps.kubernetes import sentence
+
+
+@sentence("Milvus answers with its server version")
+def milvus_version(endpoints: Endpoints) -> None:
+    dataplane.milvus_version(endpoints.resolve("milvus"))
+
+
+@sentence("Milvus stores and finds a vector in a scratch collection")
+def milvus_round_trip(endpoints: Endpoints) -> None:
+    dataplane.milvus_round_trip(endpoints.resolve("milvus"))
+
+
+@sentence(r'the Milvus collection "(?P<name>[^"]+)" holds at least (?P<count>\d+) entities')
+def milvus_collection(endpoints: Endpoints, name: str, count: str) -> None:
+    dataplane.milvus_collection_holds(endpoints.resolve("milvus"), name, int(count))
+
+
+@sentence("the model server lists the stage model")
+def model_listed(endpoints: Endpoints, target: Target) -> None:
+    dataplane.model_listed(endpoints.resolve("model"), dataplane.stage_model(target))
+
+
+@sentence(
+    r'the stage model answers the question "(?P<question>[^"]+)"'
+    r'(?: with an answer containing "(?P<expected>[^"]+)")?'
+)
+def model_answers(
+    endpoints: Endpoints, target: Target, question: str, expected: str | None
+) -> None:
+    dataplane.model_answers(
+        endpoints.resolve("model"), dataplane.stage_model(target), question, expected
+    )
+
+
+@sentence("Llama Stack is healthy")
+def llama_stack_healthy(llama_stack: LlamaStack) -> None:
+    llama_stack.healthy()
+
+
+@sentence("Llama Stack has the stage model registered")
+def llama_stack_model(llama_stack: LlamaStack, target: Target, cluster: Cluster) -> None:
+    dataplane.stage_model_registered(llama_stack, target, cluster)
+
+
+@given("a vector store with the documents:", target_fixture="rag")
+def vector_store(
+    llama_stack: LlamaStack, target: Target, datatable: list[list[str]]
+) -> RagExchange:
+    return dataplane.rag_store(llama_stack, target, datatable)
+
+
+@when(parsers.re(r'the question "(?P<question>[^"]+)" is asked'))
+def question_asked(
+    rag: RagExchange, llama_stack: LlamaStack, target: Target, cluster: Cluster, question: str
+) -> None:
+    dataplane.ask(rag, llama_stack, target, cluster, question)
+
+
+@then(parsers.re(r'the answer is retrieved from "(?P<document>[^"]+)"'))
+def retrieved_from(rag: RagExchange, document: str) -> None:
+    dataplane.retrieved_from(rag, document)
+
+
+@then(parsers.re(r'the answer contains "(?P<text>[^"]+)"'))
+def answer_contains(rag: RagExchange, text: str) -> None:
+    dataplane.answer_contains(rag.answer, text, rag.subject)

@@ -1,0 +1,335 @@
+"""The local data plane: real Milvus, LLM, embeddings and Llama Stack on loopback, wired
+together; faults that reproduce incidents; a clean stop."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from llama_stack_client import InternalServerError, LlamaStackClient
+from pymilvus import MilvusClient
+
+from stagecheck.config import load_settings
+from stagecheck.sandbox.dataplane import (
+    EMBEDDING_DIMENSION,
+    DataPlane,
+    DataPlaneError,
+    Endpoints,
+)
+from tests.support import ROOT
+
+CACHE = load_settings(root=ROOT).cache_dir  # the built environments, shared with every run
+ZORBIA = "The capital of Zorbia is Quandel. Zorbia exports blue cheese and violins."
+TIDES = "Tides are caused mainly by the gravitational pull of the Moon on the oceans."
+
+
+def listening(pids: list[int]) -> set[tuple[str, int]]:
+    return {
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.pid in pids
+    }
+
+
+def assert_nothing_left(pids: list[int], ports: set[int]) -> None:
+    alive = [
+        p
+        for p in pids
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not alive, f"processes left running: {alive}"
+    still = {
+        c.laddr.port for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
+    }
+    assert not ports & still, f"ports still listening: {sorted(ports & still)}"
+
+
+def port_of(url: str) -> int:
+    return int(url.split(":")[2].split("/")[0])
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlane]:
+    """Started by the command line in a process of its own, as `up` is: the services must
+    outlive it, and this process must find and stop them."""
+    sandbox = tmp_path_factory.mktemp("sandbox")
+    env = {**os.environ, "STAGECHECK_CACHE": str(CACHE), "STAGECHECK_SANDBOX_DIR": str(sandbox)}
+    up = subprocess.run(
+        [sys.executable, "-m", "stagecheck.sandbox.dataplane", "up"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    data_plane = DataPlane(CACHE, sandbox / "dataplane")
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        yield data_plane
+    finally:
+        data_plane.stop()
+
+
+@pytest.fixture(scope="module")
+def endpoints(plane: DataPlane) -> Endpoints:
+    found = plane.endpoints()
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(endpoints: Endpoints) -> Iterator[LlamaStackClient]:
+    client = LlamaStackClient(base_url=endpoints["services"]["llamastack"], timeout=60)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# -- faults first, each on its own short-lived data plane, before the shared one starts ------
+
+
+def test_llm_unreachable_leaves_llama_stack_up_listing_a_model_it_cannot_serve(
+    tmp_path: Path,
+) -> None:
+    faulty = DataPlane(CACHE, tmp_path)
+    try:
+        endpoints = faulty.start({"llm-unreachable"})
+        wired = endpoints["llamastack_wiring"]["vllm"]
+        assert wired != endpoints["services"]["llm"]
+        assert httpx.get(f"{endpoints['services']['llm']}/models").status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{wired}/models")
+        # Llama Stack 0.7.3 starts, keeps the statically registered model listed, logs the
+        # failed model refresh, and answers inference with HTTP 500.
+        assert endpoints["down"] == {}
+        assert endpoints["llama_stack_version"] == "0.7.3"
+        with LlamaStackClient(
+            base_url=endpoints["services"]["llamastack"], max_retries=0
+        ) as client:
+            assert endpoints["models"]["llm"] in {m.id for m in client.models.list()}
+            with pytest.raises(InternalServerError):
+                client.chat.completions.create(
+                    model=endpoints["models"]["llm"],
+                    messages=[{"role": "user", "content": "hi"}],
+                    max_tokens=5,
+                )
+        log = (tmp_path / "logs" / "llamastack.log").read_text()
+        assert "list_provider_model_ids() failed" in log and "Connection error" in log
+    finally:
+        pids = faulty.pids()
+        ports = {port_of(url) for url in faulty_urls(faulty)}
+        assert faulty.stop()
+        assert_nothing_left(pids, ports)
+
+
+def test_milvus_down_stops_llama_stack_at_start_up(tmp_path: Path) -> None:
+    faulty = DataPlane(CACHE, tmp_path)
+    try:
+        endpoints = faulty.start({"milvus-down"})
+        assert endpoints["faults"] == ["milvus-down"]
+        assert set(endpoints["down"]) == {"milvus", "llamastack"}
+        reason = endpoints["down"]["llamastack"]
+        assert "exited (code 1)" in reason and "MilvusException" in reason
+        assert str(tmp_path / "logs" / "llamastack.log") in reason
+        assert endpoints["llama_stack_version"] is None
+        status = faulty.status()
+        assert "milvus" not in status
+        assert not status["llamastack"].running
+        assert status["llm"].healthy and status["embeddings"].healthy
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{endpoints['services']['llamastack']}/v1/health")
+        # A second start with the same faults keeps what runs.
+        pids = faulty.pids()
+        assert faulty.start({"milvus-down"}) == endpoints
+        assert faulty.pids() == pids
+    finally:
+        faulty.stop()
+
+
+def faulty_urls(plane: DataPlane) -> list[str]:
+    return [status.url for status in plane.status().values()]
+
+
+def test_a_service_that_does_not_come_up_is_named_with_its_log(tmp_path: Path) -> None:
+    broken = DataPlane(CACHE, tmp_path)
+    broken.logs.mkdir(parents=True)
+    script = "print('loading model'); print('fatal: no such model file'); raise SystemExit(3)"
+    broken._launch("llm", "http://127.0.0.1:1/v1", [sys.executable, "-c", script], {})
+    with pytest.raises(DataPlaneError) as raised:
+        broken._await("llm", lambda: False)
+    message = str(raised.value)
+    assert message.startswith("llm did not come up: it exited (code 3)")
+    assert "last log line: fatal: no such model file" in message
+    assert str(tmp_path / "logs" / "llm.log") in message
+    assert "loading model" in message  # the tail of the log is attached
+    assert broken.stop()
+    assert broken.pids() == []
+
+
+def test_unknown_fault_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataPlaneError, match="unknown fault"):
+        DataPlane(CACHE, tmp_path).start({"disk-full"})
+
+
+# -- the shared data plane -------------------------------------------------------------------
+
+
+def test_endpoints_file_holds_what_start_returned(plane: DataPlane, endpoints: Endpoints) -> None:
+    assert json.loads(plane.endpoints_file.read_text()) == endpoints
+    assert set(endpoints["services"]) == {"milvus", "llm", "embeddings", "llamastack"}
+    assert endpoints["faults"] == [] and endpoints["down"] == {}
+    assert endpoints["models"]["llm"] == "vllm/smollm2-135m"
+    assert endpoints["models"]["embedding"] == "embeddings/all-MiniLM-L6-v2"
+    assert endpoints["llamastack_wiring"]["vllm"] == endpoints["services"]["llm"]
+
+
+def test_services_listen_on_loopback_only(plane: DataPlane, endpoints: Endpoints) -> None:
+    addresses = listening(plane.pids())
+    assert {port for _, port in addresses} >= {
+        port_of(url) for url in endpoints["services"].values()
+    }
+    assert {ip for ip, _ in addresses} <= {"127.0.0.1", "::ffff:127.0.0.1"}
+    assert all(s.healthy for s in plane.status().values()), plane.status()
+
+
+def test_start_again_keeps_the_running_services(plane: DataPlane, endpoints: Endpoints) -> None:
+    pids = plane.pids()
+    assert plane.start() == endpoints
+    assert plane.pids() == pids
+
+
+def test_milvus_round_trip(endpoints: Endpoints) -> None:
+    client = MilvusClient(uri=endpoints["services"]["milvus"], timeout=10)
+    name = f"roundtrip_{uuid.uuid4().hex[:8]}"
+    try:
+        client.create_collection(name, dimension=EMBEDDING_DIMENSION, metric_type="COSINE")
+        vectors = [[math.sin(i * (k + 1)) for k in range(EMBEDDING_DIMENSION)] for i in range(3)]
+        client.insert(name, [{"id": i, "vector": v} for i, v in enumerate(vectors)])
+        hits = client.search(name, data=[vectors[2]], limit=1)
+        assert hits[0][0]["id"] == 2
+    finally:
+        client.drop_collection(name)
+        assert name not in client.list_collections()
+        client.close()
+
+
+def test_llm_lists_its_model_and_answers(endpoints: Endpoints) -> None:
+    base = endpoints["services"]["llm"]
+    models = httpx.get(f"{base}/models").json()["data"]
+    assert [m["id"] for m in models] == [endpoints["models"]["llm_served"]]
+    answer = httpx.post(
+        f"{base}/chat/completions",
+        json={
+            "model": endpoints["models"]["llm_served"],
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            "temperature": 0,
+            "max_tokens": 24,
+        },
+        timeout=60,
+    ).json()
+    assert answer["choices"][0]["message"]["content"].strip()
+
+
+def test_embeddings_are_384_floats_that_carry_meaning(endpoints: Endpoints) -> None:
+    response = httpx.post(
+        f"{endpoints['services']['embeddings']}/embeddings",
+        json={
+            "model": endpoints["models"]["embedding_served"],
+            "input": ["Where is Quandel?", ZORBIA, TIDES],
+        },
+        timeout=60,
+    ).json()
+    query, near, far = (item["embedding"] for item in response["data"])
+    assert len(query) == EMBEDDING_DIMENSION and all(isinstance(x, float) for x in query)
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True)) / math.prod(
+            math.sqrt(sum(x * x for x in v)) for v in (a, b)
+        )
+
+    assert cosine(query, near) > cosine(query, far)
+
+
+def test_llama_stack_is_healthy_and_talks_to_this_client(
+    endpoints: Endpoints, stack: LlamaStackClient
+) -> None:
+    base = endpoints["services"]["llamastack"]
+    assert httpx.get(f"{base}/v1/health").json() == {"status": "OK"}
+    assert stack.inspect.version().version == endpoints["llama_stack_version"] == "0.7.3"
+
+
+def test_llama_stack_lists_the_llm_and_the_embedding_model(
+    endpoints: Endpoints, stack: LlamaStackClient
+) -> None:
+    models = {m.id: m for m in stack.models.list()}
+    assert endpoints["models"]["llm"] in models
+    embedding = models[endpoints["models"]["embedding"]]
+    assert embedding.custom_metadata is not None
+    assert embedding.custom_metadata["model_type"] == "embedding"
+    assert embedding.custom_metadata["embedding_dimension"] == EMBEDDING_DIMENSION
+
+
+def test_rag_round_trip_through_llama_stack_into_milvus(
+    endpoints: Endpoints, stack: LlamaStackClient
+) -> None:
+    milvus = MilvusClient(uri=endpoints["services"]["milvus"], timeout=10)
+    before = set(milvus.list_collections())
+    store = stack.vector_stores.create(
+        name="stagecheck-rag",
+        extra_body={
+            "provider_id": "milvus",
+            "embedding_model": endpoints["models"]["embedding"],
+            "embedding_dimension": EMBEDDING_DIMENSION,
+        },
+    )
+    files = [
+        stack.files.create(
+            file=(name, io.BytesIO(text.encode()), "text/plain"), purpose="assistants"
+        )
+        for name, text in (("zorbia.txt", ZORBIA), ("tides.txt", TIDES))
+    ]
+    try:
+        for file in files:
+            attached = stack.vector_stores.files.create(vector_store_id=store.id, file_id=file.id)
+            deadline = time.monotonic() + 60
+            while attached.status == "in_progress" and time.monotonic() < deadline:
+                time.sleep(0.2)
+                attached = stack.vector_stores.files.retrieve(
+                    vector_store_id=store.id, file_id=file.id
+                )
+            assert attached.status == "completed", attached.last_error
+        # The chunks live in the Milvus server, not in some in-process fallback.
+        assert set(milvus.list_collections()) - before
+        found = stack.vector_stores.search(
+            vector_store_id=store.id, query="What is the capital city of Zorbia?"
+        )
+        top = found.data[0]
+        assert top.file_id == files[0].id
+        assert "Quandel" in top.content[0].text
+    finally:
+        stack.vector_stores.delete(vector_store_id=store.id)
+        for file in files:
+            stack.files.delete(file_id=file.id)
+        milvus.close()
+
+
+def test_stop_leaves_no_process_and_no_port(plane: DataPlane, endpoints: Endpoints) -> None:
+    """Runs last in this module: it stops the shared data plane."""
+    pids = plane.pids()
+    assert len(pids) >= 4
+    assert plane.stop()
+    assert_nothing_left(pids, {port_of(url) for url in endpoints["services"].values()})
+    assert plane.endpoints() is None and plane.status() == {}
+    assert not plane.stop()
