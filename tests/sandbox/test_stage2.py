@@ -85,3 +85,25 @@ def test_milvus_down_turns_milvus_red_with_the_crash(milvus_down: Run) -> None:
     assert "container milvus waiting: CrashLoopBackOff" in result.message
     assert "will not recover by waiting" in result.message
     assert result.seconds < 30
+
+
+def test_the_seed_incident_says_why_the_model_is_not_usable(seed_fault: Run) -> None:
+    result = seed_fault.result("Llama Stack is healthy and has the stage model registered")
+    assert result.outcome == "failed"
+    for fragment in [
+        "expected model smollm2-135m registered and answering",
+        "is listed, but a completion through it fails",
+        "its inference provider vllm reports 'Error: failed to connect to vLLM'",
+        "Llama Stack cannot reach the model server",
+        "has no istio-proxy sidecar, so the mesh rejects its calls",
+    ]:
+        assert fragment in result.message, result.message
+    assert seed_fault.result("A question is answered from ingested documents").outcome == "failed"
+    assert seed_fault.result("Milvus stores and finds vectors").outcome == "passed"
+
+
+def test_milvus_down_turns_the_vector_round_trip_red(milvus_down: Run) -> None:
+    result = milvus_down.result("Milvus stores and finds vectors")
+    assert result.outcome == "failed"
+    assert "Milvus at http://127.0.0.1:" in result.message
+    assert "does not answer" in result.message or "Milvus refused" in result.message, result.message
