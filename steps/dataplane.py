@@ -7,6 +7,7 @@ Services are reached through the target's endpoints (``milvus``, ``model``, ``ll
     the Milvus collection "<name>" holds at least <N> entities
     the model server lists the stage model
     the stage model answers the question "<q>" [with an answer containing "<text>"]
+    the Llama Stack distribution "<name>" is ready [within <duration>]
     Llama Stack is healthy
     Llama Stack has the stage model registered
     a vector store with the documents:            (a table: name | text)
@@ -24,7 +25,7 @@ from stagecheck.engine import dataplane
 from stagecheck.engine.dataplane import LlamaStack, RagExchange
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
-from steps.kubernetes import sentence
+from steps.kubernetes import WITHIN, sentence
 
 
 @sentence("Milvus answers with its server version")
@@ -57,6 +58,11 @@ def model_answers(
     dataplane.model_answers(
         endpoints.resolve("model"), dataplane.stage_model(target), question, expected
     )
+
+
+@sentence(r'the Llama Stack distribution "(?P<name>[^"]+)" is ready' + WITHIN)
+def distribution_ready(cluster: Cluster, name: str, within: float | None) -> None:
+    cluster.expect_distribution_ready(name, within)
 
 
 @sentence("Llama Stack is healthy")

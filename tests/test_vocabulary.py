@@ -89,6 +89,12 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "Every pod has the injected sidecar": PASS,
     "A pod without the sidecar": ["lack container istio-proxy", "has containers [llamastack]"],
+    # distributions.feature
+    "An OGXServer is found where LlamaStackDistribution is not served": PASS,
+    "An OGXServer still initializing": [
+        "OGXServer private-ai-demo/ogx-starting: expected phase Ready",
+        "phase Initializing",
+    ],
     # evidence.feature (its attachments are checked in test_evidence.py)
     "A pod that never becomes ready carries its evidence": [
         "0/1 pods Ready",

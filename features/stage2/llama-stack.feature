@@ -5,7 +5,7 @@ Feature: Llama Stack: the RAG server wired to the model and to Milvus
   vectors in Milvus.
 
   Scenario: The Llama Stack distribution is ready
-    Then the LlamaStackDistribution "llama-stack" is in phase "Ready" within 5m
+    Then the Llama Stack distribution "llama-stack" is ready within 5m
     And the deployment "llama-stack" is available with 1/1 replicas ready within 5m
 
   Scenario: Llama Stack is healthy and has the stage model registered

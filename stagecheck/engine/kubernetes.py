@@ -19,7 +19,7 @@ from stagecheck.engine.mesh import Diagnosis
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.related import related_pods, selector_string
 from stagecheck.engine.wait import Query, Snapshot, observe
-from stagecheck.errors import KubeApiError, StagecheckError
+from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.kube.discovery import Discovery, ResourceType
 
@@ -143,6 +143,22 @@ class Cluster:
             self.expect_deployment_available(ref.name, ref.namespace, None, None, within)
         else:
             self._expect_object(ref, "it is ready", checks.ready, within)
+
+    def expect_distribution_ready(self, name: str, within: float | None) -> None:
+        """A Llama Stack server resource in phase Ready: LlamaStackDistribution, or OGXServer
+        where the cluster serves that (Llama Stack's 2026 rename), chosen by discovery."""
+        kinds = ("LlamaStackDistribution.llamastack.io", "OGXServer.ogx.io")
+        for kind in kinds:
+            try:
+                self.discovery.resolve(kind)
+            except UnknownKind:
+                continue
+            self.expect_phase(kind, name, None, "Ready", within)
+            return
+        raise UnknownKind(
+            f"the cluster serves neither {' nor '.join(kinds)}: is the Llama Stack (OGX) "
+            "operator installed?"
+        )
 
     def expect_pods_ready(self, selector: str, namespace: str | None, within: float | None) -> None:
         namespace = namespace or self.namespace
