@@ -21,6 +21,7 @@ from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.dataplane import DataPlane
 from stagecheck.sandbox.faults import FAULTS, Fault
+from stagecheck.sandbox.runtime import Preference, choose_runtime
 from stagecheck.sandbox.world import apply_documents, load_documents
 
 WORLDS = Path(__file__).parent / "worlds"
@@ -74,8 +75,9 @@ def populate(
     return count
 
 
-def up(settings: Settings, stage: str, fault_name: str | None) -> int:
+def up(settings: Settings, stage: str, fault_name: str | None, runtime: Preference) -> int:
     started = time.monotonic()
+    choose_runtime(runtime, settings.environ)  # before anything starts: refuse in milliseconds
     fault = FAULTS[fault_name] if fault_name else None
     plane = ControlPlane(settings.root, settings.sandbox_dir)
     running = plane.state / "variant"
@@ -136,12 +138,18 @@ def main(argv: list[str] | None = None) -> int:
         "--stage", default="stage2", choices=sorted(p.name for p in WORLDS.iterdir())
     )
     parser.add_argument("--fault", choices=sorted(FAULTS), help="start a broken variant")
+    parser.add_argument(
+        "--runtime",
+        choices=["auto", "process", "container"],
+        default="auto",
+        help="how the data plane runs: local processes, or containers where Docker answers",
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
     args = parser.parse_args(argv)
     settings = load_settings(root=args.root.resolve(), target_option="sandbox")
     try:
         if args.command == "up":
-            return up(settings, args.stage, args.fault)
+            return up(settings, args.stage, args.fault, args.runtime)
         return down(settings) if args.command == "down" else status(settings)
     except (StagecheckError, subprocess.CalledProcessError) as error:
         print(f"sandbox {args.command}: {error}", file=sys.stderr)
