@@ -1,6 +1,7 @@
 """Root conftest: wires stagecheck's plugin, fixtures and step vocabulary into every run."""
 
 pytest_plugins = [
+    "stagecheck.reporting.plugin",  # first: its pytest_configure runs after stagecheck.plugin's
     "stagecheck.plugin",
     "fixtures.cluster",
     "fixtures.provisioning",

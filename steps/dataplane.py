@@ -25,12 +25,13 @@ from stagecheck.engine import dataplane
 from stagecheck.engine.dataplane import LlamaStack, RagExchange
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
+from stagecheck.reporting.versions import SeenVersions
 from steps.kubernetes import WITHIN, sentence
 
 
 @sentence("Milvus answers with its server version")
-def milvus_version(endpoints: Endpoints) -> None:
-    dataplane.milvus_version(endpoints.resolve("milvus"))
+def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions) -> None:
+    seen_versions.record("milvus", dataplane.milvus_version(endpoints.resolve("milvus")))
 
 
 @sentence("Milvus stores and finds a vector in a scratch collection")
@@ -66,8 +67,8 @@ def distribution_ready(cluster: Cluster, name: str, within: float | None) -> Non
 
 
 @sentence("Llama Stack is healthy")
-def llama_stack_healthy(llama_stack: LlamaStack) -> None:
-    llama_stack.healthy()
+def llama_stack_healthy(llama_stack: LlamaStack, seen_versions: SeenVersions) -> None:
+    seen_versions.record("llama-stack", llama_stack.healthy())
 
 
 @sentence("Llama Stack has the stage model registered")

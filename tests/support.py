@@ -46,7 +46,8 @@ def run_pytest(args: list[str], tmp: Path, env: dict[str, str] | None = None) ->
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *args],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        # The framework's sub-runs write their reports beside them, never over the user's.
+        env={**os.environ, "STAGECHECK_REPORTS": str(tmp / "reports"), **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,

@@ -32,21 +32,21 @@ def allure_run(
     return run, results
 
 
-def attachments(results: Path, test_name: str) -> dict[str, str]:
+def attachments(results: Path, scenario: str) -> dict[str, str]:
     for path in results.glob("*-result.json"):
         result = json.loads(path.read_text())
-        if result["name"].startswith(test_name):
+        if result["name"] == scenario:
             found = result.get("attachments", []) + [
                 a for s in result.get("steps", []) for a in s.get("attachments", [])
             ]
             return {a["name"]: (results / a["source"]).read_text() for a in found}
-    raise AssertionError(f"no Allure result for {test_name}")
+    raise AssertionError(f"no Allure result for {scenario}")
 
 
 def test_a_red_step_attaches_yaml_events_and_pods(allure_run: tuple[Run, Path]) -> None:
     run, results = allure_run
     assert run.result("A pod that never becomes ready carries its evidence").outcome == "failed"
-    found = attachments(results, "test_a_pod_that_never_becomes_ready")
+    found = attachments(results, "A pod that never becomes ready carries its evidence")
     assert "Pod private-ai-demo/docling-0.yaml" in found
     assert "kind: Pod" in found["Pod private-ai-demo/docling-0.yaml"]
     assert "events" in found
@@ -56,11 +56,11 @@ def test_a_red_step_attaches_yaml_events_and_pods(allure_run: tuple[Run, Path]) 
 def test_no_credential_reaches_the_report_or_the_terminal(allure_run: tuple[Run, Path]) -> None:
     run, results = allure_run
     assert run.result("A secret's evidence shows no value").outcome == "failed"
-    secret_yaml = attachments(results, "test_a_secrets_evidence_shows_no_value")[
+    secret_yaml = attachments(results, "A secret's evidence shows no value")[
         "Secret private-ai-demo/minio-credentials.yaml"
     ]
     assert "AWS_SECRET_ACCESS_KEY: <redacted>" in secret_yaml
-    pod_yaml = attachments(results, "test_a_pod_that_never_becomes_ready")[
+    pod_yaml = attachments(results, "A pod that never becomes ready carries its evidence")[
         "Pod private-ai-demo/docling-0.yaml"
     ]
     assert "value: <redacted>" in pod_yaml and "value: debug" in pod_yaml

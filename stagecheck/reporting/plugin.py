@@ -1,0 +1,404 @@
+"""The reporting plugin: every run that checks scenarios leaves reports for stakeholders.
+
+Under the run's reports folder (``reports/``, or ``STAGECHECK_REPORTS``):
+
+    allure-results/        Allure results (or wherever ``--alluredir`` says), with
+                           environment.properties and categories.json
+    junit.xml              one test case per scenario, named "feature > scenario"
+    <stage>-status.md      the stage status page, with <stage>-evidence/ and <stage>-status.json
+
+and the terminal ends with each component's state and the cause of each failure. A run with
+``--collect-only`` or ``--plan`` checks nothing and writes none of it.
+
+In ``pytest_plugins`` this plugin comes before ``stagecheck.plugin``: pytest calls
+``pytest_configure`` of later plugins first, so the run's settings exist when this one needs
+them, and allure-pytest-bdd (a setuptools plugin, configured last) sees the results folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_bdd.parser import Feature, Scenario, Step
+from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+from stagecheck.config import Settings
+from stagecheck.engine.kubernetes import Cluster
+from stagecheck.engine.outcome import StepFailure
+from stagecheck.errors import StagecheckError
+from stagecheck.reporting import allure_results
+from stagecheck.reporting.environment import environment_entries
+from stagecheck.reporting.junit import write_junit
+from stagecheck.reporting.records import RunRecord, ScenarioRecord, Status
+from stagecheck.reporting.status_page import StagePage, write_stage_page
+from stagecheck.reporting.summary import plain, summary_lines
+from stagecheck.reporting.versions import SeenVersions
+
+EXAMPLE_PARAM = "_pytest_bdd_example"
+OPENSHIFT_VERSION = "/apis/config.openshift.io/v1/clusterversions/version"
+
+
+@dataclass
+class Reporting:
+    """The reporting state of one run."""
+
+    settings: Settings
+    writing: bool
+    results_dir: Path | None  # where Allure results go, None when Allure is off
+    owns_results: bool  # the default folder, emptied at the start of a run
+    run: RunRecord = field(default_factory=RunRecord)
+    versions: SeenVersions = field(default_factory=SeenVersions)
+    started_in_allure: set[str] = field(default_factory=set)
+    written: list[Path] = field(default_factory=list)
+    outcomes: dict[tuple[str, str], tuple[Status, str]] = field(default_factory=dict)
+    listener: Any = None
+
+
+STATE = pytest.StashKey[Reporting]()
+RECORD = pytest.StashKey[ScenarioRecord]()
+# Hooks that get no config (collect and log reports, interrupts) find the run's through this.
+_current_config: pytest.Config | None = None
+
+
+def reporting_of(config: pytest.Config) -> Reporting:
+    return config.stash[STATE]
+
+
+def seen_versions_of(config: pytest.Config) -> SeenVersions:
+    """The run's record of versions seen, for code that has the config but no fixtures."""
+    return config.stash[STATE].versions
+
+
+@pytest.fixture(scope="session")
+def seen_versions(pytestconfig: pytest.Config) -> SeenVersions:
+    """Record a version a step saw: ``seen_versions.record("milvus", "2.4.1")``."""
+    return seen_versions_of(pytestconfig)
+
+
+# -- configuration -------------------------------------------------------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    # Imported here: imported with this module, pytest could not rewrite its asserts.
+    from stagecheck.plugin import SETTINGS
+
+    if SETTINGS not in config.stash:
+        raise pytest.UsageError(
+            "stagecheck: list stagecheck.reporting.plugin before stagecheck.plugin in "
+            "pytest_plugins (conftest.py): it needs the run's settings when it is configured"
+        )
+    settings = config.stash[SETTINGS]
+    writing = not config.option.collectonly and not settings.run.plan
+    owns = False
+    if hasattr(config.option, "allure_report_dir"):  # allure-pytest-bdd is loaded
+        if writing and not config.option.allure_report_dir:
+            config.option.allure_report_dir = str(settings.reports_dir / "allure-results")
+            owns = True
+        chosen = config.option.allure_report_dir
+        results = Path(os.path.abspath(chosen)) if chosen else None
+    else:
+        results = None
+    config.stash[STATE] = Reporting(settings, writing, results, owns)
+    global _current_config
+    _current_config = config
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _current_config
+    _current_config = None
+
+
+# -- collecting: one record per scenario ---------------------------------------------------------
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    for item in items:
+        record = _new_record(item)
+        if record is not None:
+            deselected = reporting_of(item.config).run.deselected
+            deselected[record.stage] = deselected.get(record.stage, 0) + 1
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = reporting_of(session.config)
+    for item in session.items:
+        record = _new_record(item)
+        if record is not None:
+            item.stash[RECORD] = record
+            state.run.scenarios[item.nodeid] = record
+    if state.writing and state.owns_results and state.results_dir and _has_work(state):
+        allure_results.clear_results(state.results_dir)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A feature file that is not valid Gherkin is a red result of its own (a test defect)."""
+    if not report.failed or not report.nodeid.endswith(".feature"):
+        return
+    config = _current_config
+    if config is None:
+        return
+    path = Path(str(report.fspath)).resolve()
+    text = str(report.longrepr)
+    line = re.search(r"\.feature:(\d+):", text)
+    reporting_of(config).run.scenarios[report.nodeid] = ScenarioRecord(
+        nodeid=report.nodeid,
+        stage=path.parent.name,
+        feature=path.name,
+        feature_file=_relative(path, config.rootpath),
+        scenario="the feature file is valid Gherkin",
+        line=int(line.group(1)) if line else 1,
+        components=(path.stem,),
+        tags=(),
+        status="broken",
+        message=f"CollectError: {text}",
+    )
+
+
+def _new_record(item: pytest.Item) -> ScenarioRecord | None:
+    template = scenario_wrapper_template_registry.get(getattr(item, "obj", None))  # type: ignore[arg-type]
+    if template is None:
+        return None
+    feature = template.feature
+    path = Path(feature.filename).resolve()
+    callspec = getattr(item, "callspec", None)
+    example = dict(callspec.params.get(EXAMPLE_PARAM) or {}) if callspec else {}
+    number = callspec.indices.get(EXAMPLE_PARAM) if callspec and example else None
+    return ScenarioRecord(
+        nodeid=item.nodeid,
+        stage=path.parent.name,
+        feature=feature.name or path.name,
+        feature_file=_relative(path, item.config.rootpath),
+        scenario=template.name,
+        line=template.line_number,
+        components=(_component(path, feature.tags),),
+        tags=tuple(sorted(feature.tags | template.tags)),
+        example={str(k): str(v) for k, v in example.items()},
+        example_number=None if number is None else number + 1,
+    )
+
+
+def _component(path: Path, tags: set[str]) -> str:
+    """The first tag of a feature names its component (``@milvus @tier1``: milvus); a feature
+    without tags is a component named by its file."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if text.startswith("@"):
+            first = text.split()[0].removeprefix("@")
+            if first in tags:
+                return first
+        elif text and not text.startswith("#"):
+            break
+    return min(tags) if tags else path.stem
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+# -- running: Allure labels and steps, failures, outcomes, versions ------------------------------
+@pytest.hookimpl(trylast=True)  # after allure-pytest-bdd has started the scenario's result
+def pytest_bdd_before_scenario(
+    request: pytest.FixtureRequest, feature: Feature, scenario: Scenario
+) -> None:
+    state = reporting_of(request.config)
+    record = request.node.stash.get(RECORD, None)
+    listener = _listener(state, request.config)
+    if record is None or listener is None:
+        return
+    allure_results.complete_started_result(listener, request.node.nodeid, record)
+    state.started_in_allure.add(request.node.nodeid)
+
+
+@pytest.hookimpl(trylast=True)  # after allure-pytest-bdd has listed the step's arguments
+def pytest_bdd_before_step_call(request: pytest.FixtureRequest, step: Step) -> None:
+    listener = _listener(reporting_of(request.config), request.config)
+    if listener is not None:
+        allure_results.drop_step_parameters(listener, step)
+
+
+def pytest_bdd_step_error(
+    request: pytest.FixtureRequest, feature: Feature, step: Step, exception: Exception
+) -> None:
+    record = request.node.stash.get(RECORD, None)
+    if record is None:
+        return
+    record.failed_step = f"{step.keyword} {step.name}"
+    record.failed_line = step.line_number
+    if isinstance(exception, StepFailure):
+        record.failure = exception
+        record.evidence = list(exception.evidence)
+
+
+def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, step: Step) -> None:
+    record = request.node.stash.get(RECORD, None)
+    if record is not None:
+        record.failed_step = f"{step.keyword} {step.name}"
+        record.failed_line = step.line_number
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    excinfo = call.excinfo
+    if excinfo is not None and RECORD in item.stash:
+        # As Allure sees it: an assertion (a StepFailure) failed, anything else is broken.
+        if isinstance(excinfo.value, AssertionError | pytest.fail.Exception):
+            status: Status = "failed"
+        elif isinstance(excinfo.value, pytest.skip.Exception):
+            status = "skipped"
+        else:
+            status = "broken"
+        outcomes = reporting_of(item.config).outcomes
+        outcomes[(item.nodeid, call.when)] = (status, excinfo.exconly())
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    config = _current_config
+    if config is None:
+        return
+    record = reporting_of(config).run.scenarios.get(report.nodeid)
+    if record is None:
+        return
+    record.seconds += report.duration
+    status, message = _outcome(reporting_of(config), report)
+    decides = {
+        "setup": not report.passed,  # a red set-up is the outcome; a green one says nothing
+        "call": True,
+        "teardown": report.failed and record.status == "passed",  # cleanup failed
+    }
+    if decides[report.when]:
+        record.status, record.message = status, message
+
+
+def _outcome(state: Reporting, report: pytest.TestReport) -> tuple[Status, str]:
+    if report.passed:
+        return "passed", ""
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        return "skipped", str(reason)
+    found = state.outcomes.get((report.nodeid, report.when))
+    return found if found is not None else ("broken", str(report.longrepr))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    value = yield
+    if isinstance(value, Cluster):
+        _record_cluster_versions(value, reporting_of(request.config).versions)
+    return value
+
+
+def _record_cluster_versions(cluster: Cluster, versions: SeenVersions) -> None:
+    try:
+        versions.record("kubernetes", str(cluster.kube.version().get("gitVersion", "")))
+        openshift = cluster.kube.get_or_none(OPENSHIFT_VERSION)
+    except StagecheckError:
+        return  # the scenario's own steps will say what is wrong with the target
+    desired = ((openshift or {}).get("status") or {}).get("desired") or {}
+    if desired.get("version"):
+        versions.record("openshift", str(desired["version"]))
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    config = _current_config
+    if config is None:
+        return
+    value = excinfo.value
+    if isinstance(value, pytest.exit.Exception):
+        reporting_of(config).run.stopped = value.msg if value.returncode else None
+    else:
+        reporting_of(config).run.stopped = "interrupted (Ctrl-C or SIGTERM)"
+
+
+# -- writing -------------------------------------------------------------------------------------
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = reporting_of(session.config)
+    if not state.writing or not _has_work(state):
+        return
+    run, settings = state.run, state.settings
+    run.finished = datetime.now(UTC)
+    environment = environment_entries(settings, state.versions)
+    stops = _stop_records(state)
+    if state.results_dir is not None:
+        for record in [*run.scenarios.values(), *stops]:
+            if record.nodeid not in state.started_in_allure and record.status != "not run":
+                allure_results.write_result(state.results_dir, record)
+        allure_results.write_run_files(state.results_dir, environment)
+        state.written.append(state.results_dir)
+    junit = settings.reports_dir / "junit.xml"
+    write_junit(junit, run, stops)
+    state.written.append(junit)
+    for stage, records in run.by_stage().items():
+        where = StagePage(
+            stage, settings.reports_dir, settings.root, settings.target.name, state.results_dir
+        )
+        state.written.append(write_stage_page(where, records, run, environment))
+
+
+def _stop_records(state: Reporting) -> list[ScenarioRecord]:
+    """A red result per stage for a run that stopped before its scenarios ran."""
+    stopped = state.run.stopped
+    if not stopped:
+        return []
+    return [
+        ScenarioRecord(
+            nodeid=f"{stage}::run",
+            stage=stage,
+            feature="stagecheck run",
+            feature_file=records[0].feature_file,
+            scenario=f"the run reaches target {state.settings.target.name!r}",
+            line=1,
+            components=(),
+            tags=(),
+            status="broken",
+            message=f"_pytest.outcomes.Exit: {stopped}",
+        )
+        for stage, records in state.run.by_stage().items()
+        if any(r.status == "not run" for r in records)
+    ]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    state = reporting_of(terminalreporter.config)
+    if not state.writing or not _has_work(state):
+        return
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    for stage, records in state.run.by_stage().items():
+        terminalreporter.write_sep("-", f"stagecheck: {stage}")
+        for line in summary_lines(records):
+            terminalreporter.write_line(_printable(line, encoding))
+    if state.written:
+        root = state.settings.root
+        shown = ", ".join(_relative(p.resolve(), root) for p in state.written)
+        terminalreporter.write_line(f"reports: {shown} (HTML: scripts/report)")
+
+
+def _printable(line: str, encoding: str) -> str:
+    try:
+        line.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return plain(line)
+    return line
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _has_work(state: Reporting) -> bool:
+    return bool(state.run.scenarios)
+
+
+def _listener(state: Reporting, config: pytest.Config) -> Any:
+    if state.listener is None and state.results_dir is not None:
+        state.listener = allure_results.adapter_listener(config)
+    return state.listener

@@ -1,0 +1,30 @@
+"""The end-of-run summary on the terminal: per component, its state and each failure's cause,
+one line each, then where the reports are."""
+
+from __future__ import annotations
+
+from stagecheck.reporting.records import ScenarioRecord, component_statuses
+
+ASCII_MARKS = {"✅": "[ok]", "❌": "[FAIL]", "⚠️": "[??]"}
+
+
+def summary_lines(records: list[ScenarioRecord]) -> list[str]:
+    components = component_statuses(records)
+    width = max((len(c.name) for c in components), default=0)
+    lines = []
+    for component in components:
+        lines.append(
+            f"{component.mark} {component.name:<{width}}  {component.state}: "
+            f"{component.passed}/{len(component.records)} scenarios pass"
+        )
+        for record in component.red:
+            kind = f"[{record.category.name.lower()}] " if record.category else ""
+            lines.append(f"     {record.name}: {kind}{record.cause()}")
+    return lines
+
+
+def plain(line: str) -> str:
+    """The line with words instead of symbols, for a terminal that cannot show them."""
+    for mark, word in ASCII_MARKS.items():
+        line = line.replace(mark, word)
+    return line.encode("ascii", "replace").decode("ascii")
