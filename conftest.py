@@ -9,4 +9,5 @@ pytest_plugins = [
     "steps.kubernetes",
     "steps.provisioning",
     "steps.dataplane",
+    "steps.pipelines",
 ]

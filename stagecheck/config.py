@@ -226,7 +226,12 @@ def _target_from_entry(
 
 # The sandbox's data plane names its services after what runs; features name them after the
 # role they play in the stage.
-SANDBOX_SERVICE_ROLES = {"milvus": "milvus", "llm": "model", "llamastack": "llama-stack"}
+SANDBOX_SERVICE_ROLES = {
+    "milvus": "milvus",
+    "llm": "model",
+    "llamastack": "llama-stack",
+    "s3": "s3",
+}
 
 
 def _sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:

@@ -7,11 +7,13 @@ on a kind or cluster target they refuse to write unless the run has ``--allow-wr
     the secret "<name>" holds "<VAR>, <VAR>" from "<.env file>"
     the stage namespace is labelled "<key>" with value "<value>"
     the namespace "<name>" is labelled "<key>" with value "<value>"
+    the S3 bucket "<bucket>" exists, with the credentials in secret "<secret>"
 """
 
 from __future__ import annotations
 
 from stagecheck.config import Settings, Target
+from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.provision import Provisioner, read_env_file
 from steps.kubernetes import WITHIN, sentence
 
@@ -49,3 +51,10 @@ def stage_namespace_labelled(
 )
 def namespace_labelled(provisioner: Provisioner, name: str, key: str, value: str) -> None:
     provisioner.label_namespace(name, key, value)
+
+
+@sentence(
+    r'the S3 bucket "(?P<bucket>[^"]+)" exists, with the credentials in secret "(?P<secret>[^"]+)"'
+)
+def bucket_exists(provisioner: Provisioner, endpoints: Endpoints, bucket: str, secret: str) -> None:
+    provisioner.ensure_bucket(endpoints.resolve("s3"), bucket, secret)

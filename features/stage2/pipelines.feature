@@ -15,3 +15,6 @@ Feature: Pipelines: Kubeflow Pipelines through a DataSciencePipelinesApplication
           - {type: ScheduledWorkflowReady, status: "True"}
       """
     And all pods with labels "component=data-science-pipelines" are ready within 5m
+
+  Scenario: The artifact bucket answers with the DSPA's credentials
+    Then the artifact bucket of the DSPA "dspa" is reachable with its credentials

@@ -42,11 +42,14 @@ class Endpoints:
     def __init__(self, target: Target, kube: Kube, discovery: Discovery) -> None:
         self._target, self._kube, self._discovery = target, kube, discovery
 
-    def resolve(self, name: str) -> Endpoint:
+    def resolve(self, name: str, fallback: tuple[str, str] | None = None) -> Endpoint:
+        """The named endpoint; ``fallback`` is (url, where it came from) when none is set."""
         spec = self._target.endpoints.get(name)
         verify = name not in self._target.insecure_endpoints
         if spec and spec.startswith(("http://", "https://")):
             return Endpoint(name, spec.rstrip("/"), verify, "explicit URL")
+        if not spec and fallback is not None:
+            return Endpoint(name, fallback[0].rstrip("/"), verify, fallback[1])
         route = spec.removeprefix("route:") if spec else name
         url = self._route_url(route)
         if url is None:

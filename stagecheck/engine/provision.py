@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from stagecheck.config import RunOptions
+from stagecheck.engine import s3
+from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.kubernetes import Cluster, ObjectRef
 from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind, WriteRefused
 from stagecheck.kube.discovery import ResourceType
@@ -293,6 +295,21 @@ class Provisioner:
             self.ledger.record(
                 f"restore label {key} of Namespace {name}",
                 lambda: self.kube.patch(path, {"metadata": {"labels": {key: before}}}),
+            )
+
+    def ensure_bucket(self, endpoint: Endpoint, bucket: str, secret: str) -> None:
+        """The S3 bucket exists (created with the Secret's keys if missing; removed at the end
+        when this run created it and it is empty again)."""
+        if self.run.plan:
+            raise Planned([f"ensure S3 bucket {bucket} at {endpoint.url}"])
+        self._require_writes(f"ensure S3 bucket {bucket}")
+        namespace = self.cluster.namespace
+        keys = s3.credentials_from_secret(
+            self.cluster, namespace, secret, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"
+        )
+        if s3.ensure_bucket(endpoint, keys, bucket):
+            self.ledger.record(
+                f"remove S3 bucket {bucket}", lambda: s3.remove_bucket(endpoint, keys, bucket)
             )
 
     def _require_writes(self, what: str) -> None:

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from stagecheck.config import Settings, load_settings
+from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine.s3 import Credentials, ensure_bucket
 from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.dataplane import DataPlane
@@ -27,6 +29,7 @@ from stagecheck.sandbox.world import apply_documents, load_documents
 WORLDS = Path(__file__).parent / "worlds"
 
 
+BUCKET = "kfp-artifacts"  # the DSPA's bucket in the stage-2 world
 HEALTHY_VALUES = {
     "llama_stack_version": "0.7.3",
     "inference_health": "OK",
@@ -43,9 +46,19 @@ def start(
 ) -> tuple[int, str]:
     """Control plane, data plane, then the world that describes them; (objects, version)."""
     plane.up()
-    endpoints = data_plane(root, cache_dir, plane).start(fault.dataplane if fault else ())
+    data = data_plane(root, cache_dir, plane)
+    endpoints = data.start(fault.dataplane if fault else ())
     version = endpoints.get("llama_stack_version") or HEALTHY_VALUES["llama_stack_version"]
-    count = populate(plane, stage, fault, {"llama_stack_version": version})
+    keys = data.s3_credentials()
+    # What deploy.sh does first: the artifact bucket exists before the DSPA needs it.
+    store = Endpoint("s3", endpoints["services"]["s3"], True, "sandbox")
+    ensure_bucket(store, Credentials(keys["access_key"], keys["secret_key"], "sandbox"), BUCKET)
+    seen = {
+        "llama_stack_version": version,
+        "s3_access_key": keys["access_key"],
+        "s3_secret_key": keys["secret_key"],
+    }
+    count = populate(plane, stage, fault, seen)
     (plane.state / "variant").write_text(fault.name if fault else "healthy")
     return count, version
 

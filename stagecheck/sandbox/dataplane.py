@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -37,13 +38,20 @@ import yaml
 from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import free_ports
 
-SERVICES = ("milvus", "llm", "embeddings", "llamastack")  # start order; stopped in reverse
+SERVICES = ("milvus", "llm", "embeddings", "llamastack", "s3")  # start order; stopped in reverse
 FAULTS = frozenset({"milvus-down", "llm-unreachable"})
 LLM_MODEL = "smollm2-135m"  # the name the LLM server serves, as vLLM's --served-model-name
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_DIMENSION = 384
 VLLM_PROVIDER, EMBEDDINGS_PROVIDER, MILVUS_PROVIDER = "vllm", "embeddings", "milvus"
-READY_TIMEOUT_S = {"milvus": 60.0, "llm": 60.0, "embeddings": 180.0, "llamastack": 120.0}
+READY_TIMEOUT_S = {
+    "milvus": 60.0,
+    "llm": 60.0,
+    "embeddings": 180.0,
+    "llamastack": 120.0,
+    "s3": 60.0,
+}
+S3_ACCESS_KEY = "sandbox-dspa"  # the secret key is made anew at every start
 STOP_TIMEOUT_S = 5.0
 LOG_TAIL_LINES = 30
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -159,11 +167,13 @@ class DataPlane:
             shutil.rmtree(stale, ignore_errors=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         milvus_port, llm_port, embeddings_port, stack_port, closed_port = free_ports(5)
+        s3_ports = free_ports(8)
         urls = {
             "milvus": f"http://127.0.0.1:{milvus_port}",
             "llm": f"http://127.0.0.1:{llm_port}/v1",
             "embeddings": f"http://127.0.0.1:{embeddings_port}/v1",
             "llamastack": f"http://127.0.0.1:{stack_port}",
+            "s3": f"http://127.0.0.1:{s3_ports[0]}",
         }
         wiring = {
             VLLM_PROVIDER: (
@@ -212,6 +222,9 @@ class DataPlane:
             self._await("milvus", lambda: _milvus_answers(urls["milvus"]))
         self._await("llm", lambda: _lists_model(urls["llm"], LLM_MODEL))
         self._await("embeddings", lambda: _lists_model(urls["embeddings"], EMBEDDING_MODEL))
+
+        self._start_s3(envs["s3"], urls["s3"], s3_ports, loopback)
+        self._await("s3", lambda: _answers_http(urls["s3"]))
 
         stack_dir = self.state / "llamastack"
         (stack_dir / "home").mkdir(parents=True)
@@ -270,6 +283,46 @@ class DataPlane:
         )
         self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
+
+    @property
+    def s3_credentials_file(self) -> Path:
+        return self.state / "s3-credentials.json"
+
+    def s3_credentials(self) -> dict[str, str]:
+        """The artifact store's keys, for the sandbox to put in the DSPA's Secret."""
+        return cast(dict[str, str], json.loads(self.s3_credentials_file.read_text()))
+
+    def _start_s3(
+        self, env: Environment, url: str, ports: list[int], extra_env: dict[str, str]
+    ) -> None:
+        """SeaweedFS with one identity whose keys only the sandbox knows (file mode 0600)."""
+        s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = ports
+        data = self.state / "s3" / "data"
+        shutil.rmtree(data.parent, ignore_errors=True)
+        data.mkdir(parents=True)
+        keys = {"access_key": S3_ACCESS_KEY, "secret_key": secrets.token_urlsafe(24)}
+        self.s3_credentials_file.touch(mode=0o600)
+        self.s3_credentials_file.write_text(json.dumps(keys))
+        identity = {
+            "name": "dspa",
+            "credentials": [{"accessKey": keys["access_key"], "secretKey": keys["secret_key"]}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        config = self.state / "s3" / "identities.json"
+        config.touch(mode=0o600)
+        config.write_text(json.dumps({"identities": [identity]}))
+        self._launch(
+            "s3",
+            url,
+            [env.bin("weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}"]
+            + [f"-master.port={master}", f"-master.port.grpc={master_grpc}"]
+            + [f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}"]
+            + [f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}"]
+            + ["-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}"]
+            + ["-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
+            + ["-volume.max=4"],
+            extra_env,
+        )
 
     def _launch(self, name: str, url: str, argv: list[str], extra_env: dict[str, str]) -> None:
         env = {k: v for k, v in os.environ.items() if k not in FOREIGN_PYTHON_VARIABLES}
@@ -603,6 +656,14 @@ def _rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def _answers_http(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def _listening(port: int) -> bool:

@@ -101,6 +101,15 @@ FAULTS = {
             values={"inference_health": "Error: failed to connect to vLLM"},
         ),
         Fault(
+            name="dspa-wrong-credentials",
+            description=(
+                "the DSPA's Secret holds an S3 secret key the object store does not accept "
+                "(a .env copied from another environment)"
+            ),
+            change_world=lambda docs: docs,
+            values={"s3_secret_key": "not-the-key-the-store-knows"},
+        ),
+        Fault(
             name="milvus-down",
             description="Milvus standalone crash-loops and its server does not answer",
             change_world=_milvus_on_unmanaged_node,

@@ -3,10 +3,12 @@ green when healthy, red with the cause when broken."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from minio import Minio
 
 from stagecheck.config import load_settings
 from stagecheck.sandbox.cli import start, stop
@@ -17,11 +19,34 @@ from tests.support import ROOT, Run, run_pytest
 FEATURES = str(ROOT / "features" / "stage2")
 
 
-def stage2_run(tmp: Path, fault: str | None) -> Iterator[Run]:
+RUN_DIRS: dict[str, Path] = {}  # variant -> the folder of its run
+BUCKET_FEATURE = str(ROOT / "tests" / "features" / "provisioning" / "bucket.feature")
+
+
+def buckets(plane: ControlPlane) -> list[str]:
+    state = plane.state / "dataplane"
+    keys = json.loads((state / "s3-credentials.json").read_text())
+    url = json.loads((state / "endpoints.json").read_text())["services"]["s3"]
+    store = Minio(
+        url.split("//")[1],
+        access_key=keys["access_key"],
+        secret_key=keys["secret_key"],
+        secure=False,
+    )
+    return sorted(b.name for b in store.list_buckets())
+
+
+def stage2_run(
+    tmp: Path, fault: str | None, keep_keys: bool = False, extra: tuple[str, ...] = ()
+) -> Iterator[Run]:
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{fault or 'healthy'}")
     cache = load_settings(ROOT).cache_dir
+    RUN_DIRS[fault or "healthy"] = tmp
     try:
         start(ROOT, cache, plane, "stage2", FAULTS[fault] if fault else None)
+        if keep_keys:  # so the test can prove the key appears nowhere
+            keys = json.loads((plane.state / "dataplane" / "s3-credentials.json").read_text())
+            (tmp / "real-secret-key").write_text(keys["secret_key"])
         yield run_pytest(
             ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES], tmp
         )
@@ -31,7 +56,7 @@ def stage2_run(tmp: Path, fault: str | None) -> Iterator[Run]:
 
 @pytest.fixture(scope="module")
 def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    yield from stage2_run(tmp_path_factory.mktemp("healthy"), None)
+    yield from stage2_run(tmp_path_factory.mktemp("healthy"), None, extra=(BUCKET_FEATURE,))
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +132,37 @@ def test_milvus_down_turns_the_vector_round_trip_red(milvus_down: Run) -> None:
     assert result.outcome == "failed"
     assert "Milvus at http://127.0.0.1:" in result.message
     assert "does not answer" in result.message or "Milvus refused" in result.message, result.message
+
+
+@pytest.fixture(scope="module")
+def wrong_s3_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Path]]:
+    tmp = tmp_path_factory.mktemp("s3")
+    for run in stage2_run(tmp, "dspa-wrong-credentials", keep_keys=True):
+        yield run, tmp
+
+
+def test_a_wrong_s3_key_turns_the_bucket_check_red_without_showing_it(
+    wrong_s3_key: tuple[Run, Path],
+) -> None:
+    run, tmp = wrong_s3_key
+    result = run.result("The artifact bucket answers with the DSPA's credentials")
+    assert result.outcome == "failed"
+    assert "S3 bucket kfp-artifacts at http://127.0.0.1:" in result.message
+    assert "authentication failed: SignatureDoesNotMatch" in result.message
+    assert (
+        "the keys in Secret private-ai-demo/dspa-minio-credentials are not accepted"
+        in result.message
+    )
+    assert run.result("The pipelines application and its components are ready").outcome == "passed"
+    real_key = (tmp / "real-secret-key").read_text()
+    for secret in (real_key, "not-the-key-the-store-knows"):
+        assert secret not in run.output
+        for path in (tmp / "reports").rglob("*"):
+            if path.is_file():
+                assert secret not in path.read_text(errors="replace"), path
+
+
+def test_a_bucket_provisioned_by_a_scenario_is_removed_after_it(healthy: Run) -> None:
+    assert healthy.result("A bucket is ensured for the length of the scenario").outcome == "passed"
+    after = (RUN_DIRS["healthy"] / "buckets-after").read_text().split()
+    assert after == ["kfp-artifacts"]

@@ -1,0 +1,17 @@
+"""Pipelines (DSPA) steps beyond conditions and pods, which the Kubernetes vocabulary covers.
+
+the artifact bucket of the DSPA "<name>" is reachable with its credentials
+"""
+
+from __future__ import annotations
+
+from stagecheck.config import Target
+from stagecheck.engine import s3
+from stagecheck.engine.endpoints import Endpoints
+from stagecheck.engine.kubernetes import Cluster
+from steps.kubernetes import sentence
+
+
+@sentence(r'the artifact bucket of the DSPA "(?P<name>[^"]+)" is reachable with its credentials')
+def dspa_bucket(cluster: Cluster, target: Target, endpoints: Endpoints, name: str) -> None:
+    s3.dspa_bucket_reachable(cluster, target, endpoints, name)
