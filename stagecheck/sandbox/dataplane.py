@@ -610,11 +610,20 @@ def _milvus_answers(uri: str) -> bool:
         client.close()
 
 
+def _answers_http(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 PROBES: dict[str, Callable[[str], bool]] = {
     "milvus": _milvus_answers,
     "llm": lambda url: _lists_model(url, LLM_MODEL),
     "embeddings": lambda url: _lists_model(url, EMBEDDING_MODEL),
     "llamastack": _stack_healthy,
+    "s3": _answers_http,
 }
 
 
@@ -656,14 +665,6 @@ def _rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def _answers_http(url: str) -> bool:
-    try:
-        httpx.get(url, timeout=2)
-    except httpx.HTTPError:
-        return False
-    return True
 
 
 def _listening(port: int) -> bool:

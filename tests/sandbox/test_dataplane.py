@@ -188,7 +188,7 @@ def test_unknown_fault_is_refused(tmp_path: Path) -> None:
 
 def test_endpoints_file_holds_what_start_returned(plane: DataPlane, endpoints: Endpoints) -> None:
     assert json.loads(plane.endpoints_file.read_text()) == endpoints
-    assert set(endpoints["services"]) == {"milvus", "llm", "embeddings", "llamastack"}
+    assert set(endpoints["services"]) == {"milvus", "llm", "embeddings", "llamastack", "s3"}
     assert endpoints["faults"] == [] and endpoints["down"] == {}
     assert endpoints["models"]["llm"] == "vllm/smollm2-135m"
     assert endpoints["models"]["embedding"] == "embeddings/all-MiniLM-L6-v2"

@@ -47,9 +47,10 @@ def stage2_run(
         if keep_keys:  # so the test can prove the key appears nowhere
             keys = json.loads((plane.state / "dataplane" / "s3-credentials.json").read_text())
             (tmp / "real-secret-key").write_text(keys["secret_key"])
-        yield run_pytest(
-            ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES], tmp
-        )
+        args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES, *extra]
+        run = run_pytest(args, tmp)
+        (tmp / "buckets-after").write_text(" ".join(buckets(plane)))
+        yield run
     finally:
         stop(ROOT, cache, plane)
 
