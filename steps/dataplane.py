@@ -11,6 +11,7 @@ Services are reached through the target's endpoints (``milvus``, ``model``, ``ll
     Llama Stack is healthy
     Llama Stack has the stage model registered
     a vector store with the documents:            (a table: name | text)
+    a vector store with the documents in "<folder>"   (its .txt and .md files)
     the question "<q>" is asked
     the answer is retrieved from "<document name>"
     the answer contains "<text>"
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
-from stagecheck.config import Target
+from stagecheck.config import Settings, Target
 from stagecheck.engine import dataplane
 from stagecheck.engine.dataplane import LlamaStack, RagExchange
 from stagecheck.engine.endpoints import Endpoints
@@ -80,7 +81,17 @@ def llama_stack_model(llama_stack: LlamaStack, target: Target, cluster: Cluster)
 def vector_store(
     llama_stack: LlamaStack, target: Target, datatable: list[list[str]]
 ) -> RagExchange:
-    return dataplane.rag_store(llama_stack, target, datatable)
+    return dataplane.rag_store(llama_stack, target, dataplane.documents_from_table(datatable))
+
+
+@given(
+    parsers.re(r'a vector store with the documents in "(?P<folder>[^"]+)"'), target_fixture="rag"
+)
+def vector_store_from_folder(
+    llama_stack: LlamaStack, target: Target, settings: Settings, folder: str
+) -> RagExchange:
+    documents = dataplane.documents_in(settings.root / folder)
+    return dataplane.rag_store(llama_stack, target, documents)
 
 
 @when(parsers.re(r'the question "(?P<question>[^"]+)" is asked'))

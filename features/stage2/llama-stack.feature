@@ -20,3 +20,9 @@ Feature: Llama Stack: the RAG server wired to the model and to Milvus
     When the question "What is the capital of Zorbia?" is asked
     Then the answer is retrieved from "zorbia.txt"
     And the answer contains "Quandel"
+
+  Scenario: A question is answered from the documents of a folder
+    Given a vector store with the documents in "features/stage2/documents"
+    When the question "What is the capital of Zorbia?" is asked
+    Then the answer is retrieved from "zorbia.md"
+    And the answer contains "Quandel"

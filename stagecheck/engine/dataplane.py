@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -409,11 +410,24 @@ class RagExchange:
     answer: str = ""
 
 
-def rag_store(stack: LlamaStack, target: Target, table: list[list[str]]) -> RagExchange:
+def documents_in(folder: Path) -> dict[str, str]:
+    """The text files of a folder (.txt, .md), by file name."""
+    if not folder.is_dir():
+        raise StagecheckError(f"{folder} is not a folder of documents")
+    found = {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.suffix in (".txt", ".md")}
+    if not found:
+        raise StagecheckError(f"{folder} holds no .txt or .md document")
+    return found
+
+
+def documents_from_table(table: list[list[str]]) -> dict[str, str]:
     header, *rows = table
     if [h.strip().lower() for h in header[:2]] != ["name", "text"]:
         raise StagecheckError("the documents table needs the columns: | name | text |")
-    documents = {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] for row in rows}
+
+
+def rag_store(stack: LlamaStack, target: Target, documents: dict[str, str]) -> RagExchange:
     embedding = target.vars.get("embedding_model")
     if not embedding:
         raise StagecheckError(

@@ -4,6 +4,7 @@ green when healthy, red with the cause when broken."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,3 +168,24 @@ def test_a_bucket_provisioned_by_a_scenario_is_removed_after_it(healthy: Run) ->
     assert healthy.result("A bucket is ensured for the length of the scenario").outcome == "passed"
     after = (RUN_DIRS["healthy"] / "buckets-after").read_text().split()
     assert after == ["kfp-artifacts"]
+
+
+def test_the_reports_agree_with_a_red_run(seed_fault: Run) -> None:
+    """The status page and JUnit of the seed incident say what the run found."""
+    reports = RUN_DIRS["seed-no-sidecar"] / "reports"
+    page = (reports / "stage2-status.md").read_text()
+    failed = sorted(name for name, r in seed_fault.scenarios.items() if r.outcome == "failed")
+    assert failed, seed_fault.output[-2000:]
+    assert "| mesh | ❌" in page and "| llama-stack | ❌" in page and "| milvus | ✅" in page
+    assert "lacks the sidecar.istio.io/inject" in page
+    junit = ET.parse(reports / "junit.xml").getroot()
+    cases = list(junit.iter("testcase"))
+    assert len(cases) == len(seed_fault.scenarios)
+    assert sum(
+        1 for c in cases if c.find("failure") is not None or c.find("error") is not None
+    ) == len(failed)
+    assert any(
+        c.get("name")
+        == "Service mesh: the stage's workloads talk to each other through the mesh > Llama Stack runs with its mesh sidecar"
+        for c in cases
+    )
