@@ -141,7 +141,8 @@ def test_milvus_down_stops_llama_stack_at_start_up(tmp_path: Path) -> None:
         assert endpoints["faults"] == ["milvus-down"]
         assert set(endpoints["down"]) == {"milvus", "llamastack"}
         reason = endpoints["down"]["llamastack"]
-        assert "exited (code 1)" in reason and "MilvusException" in reason
+        # The exit code is there when this process reaps it first; init may reap it before.
+        assert "did not come up: it exited" in reason and "MilvusException" in reason
         assert str(tmp_path / "logs" / "llamastack.log") in reason
         assert endpoints["llama_stack_version"] is None
         status = faulty.status()
