@@ -46,12 +46,28 @@ def labelled(kube: Kube, run: str) -> list[str]:
     return found + [f"crd/{i['metadata']['name']}" for i in crds["items"]]
 
 
+def kustomization_run(target: list[str], tmp: Path, *options: str) -> Run:
+    """Only the kustomization scenario, against the given target, with extra run options."""
+    return run_pytest([*target, *options, FEATURE, "-k", "kustomization"], tmp)
+
+
+def cluster_target(plane: ControlPlane, tmp: Path) -> list[str]:
+    """The private control plane named as a live cluster: a context of a user kubeconfig."""
+    kubeconfig, context = two_context_kubeconfig(plane, tmp / "kubeconfig")
+    return ["--target", f"cluster:{context}", "--kubeconfig", str(kubeconfig)]
+
+
+def sandbox_target(plane: ControlPlane) -> list[str]:
+    return ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig)]
+
+
 @pytest.fixture(scope="module")
 def sandbox_run(
     world: Kube, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Run:
-    args = ["--target", "sandbox", "--kubeconfig", str(control_plane.kubeconfig)]
-    return run_pytest([*args, FEATURE], tmp_path_factory.mktemp("provisioning"))
+    return run_pytest(
+        [*sandbox_target(control_plane), FEATURE], tmp_path_factory.mktemp("provisioning")
+    )
 
 
 def test_a_kustomization_is_applied_and_ready(sandbox_run: Run) -> None:
@@ -133,17 +149,7 @@ def test_a_missing_credential_is_named_without_values(sandbox_run: Run) -> None:
 def test_a_read_only_target_refuses_before_any_write(
     control_plane: ControlPlane, world: Kube, tmp_path: Path
 ) -> None:
-    kubeconfig, context = two_context_kubeconfig(control_plane, tmp_path / "kubeconfig")
-    args = [
-        "--target",
-        f"cluster:{context}",
-        "--kubeconfig",
-        str(kubeconfig),
-        FEATURE,
-        "-k",
-        "kustomization",
-    ]
-    run = run_pytest(args, tmp_path)
+    run = kustomization_run(cluster_target(control_plane, tmp_path), tmp_path)
     result = run.result("A kustomization is applied, becomes ready, and is removed afterwards")
     assert result.outcome == "failed"
     assert "refused to create secret dspa-minio-credentials" in result.message
@@ -159,18 +165,8 @@ def test_a_read_only_target_refuses_before_any_write(
 def test_the_same_feature_passes_on_that_target_when_writes_are_allowed(
     control_plane: ControlPlane, world: Kube, tmp_path: Path
 ) -> None:
-    kubeconfig, context = two_context_kubeconfig(control_plane, tmp_path / "kubeconfig")
-    args = [
-        "--target",
-        f"cluster:{context}",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--allow-writes",
-        FEATURE,
-        "-k",
-        "kustomization",
-    ]
-    run = run_pytest(args, tmp_path)
+    target = cluster_target(control_plane, tmp_path)
+    run = kustomization_run(target, tmp_path, "--allow-writes")
     assert (
         run.result("A kustomization is applied, becomes ready, and is removed afterwards").outcome
         == "passed"
@@ -183,18 +179,7 @@ def test_the_same_feature_passes_on_that_target_when_writes_are_allowed(
 def test_plan_mode_lists_the_changes_and_writes_nothing(
     control_plane: ControlPlane, world: Kube, tmp_path: Path
 ) -> None:
-    args = [
-        "--target",
-        "sandbox",
-        "--kubeconfig",
-        str(control_plane.kubeconfig),
-        "--plan",
-        "-rs",
-        FEATURE,
-        "-k",
-        "kustomization",
-    ]
-    run = run_pytest(args, tmp_path)
+    run = kustomization_run(sandbox_target(control_plane), tmp_path, "--plan", "-rs")
     assert (
         run.result("A kustomization is applied, becomes ready, and is removed afterwards").outcome
         == "skipped"
@@ -210,18 +195,7 @@ def test_plan_mode_lists_the_changes_and_writes_nothing(
 def test_cleanup_never_keeps_what_the_scenario_created(
     control_plane: ControlPlane, world: Kube, tmp_path: Path
 ) -> None:
-    args = [
-        "--target",
-        "sandbox",
-        "--kubeconfig",
-        str(control_plane.kubeconfig),
-        "--cleanup",
-        "never",
-        FEATURE,
-        "-k",
-        "kustomization",
-    ]
-    run = run_pytest(args, tmp_path)
+    run = kustomization_run(sandbox_target(control_plane), tmp_path, "--cleanup", "never")
     run_label = run_id(run.output)
     kept = labelled(world, run_label)
     assert "deployments/rag-api" in kept and "secrets/dspa-minio-credentials" in kept

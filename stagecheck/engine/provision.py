@@ -23,6 +23,7 @@ from stagecheck.engine import s3
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.kubernetes import Cluster, ObjectRef
 from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind, WriteRefused
+from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import ResourceType
 
 RUN_LABEL = "stagecheck.io/run"
@@ -72,9 +73,9 @@ class Manifest:
 class Ledger:
     """What a run changed, as undo actions; undone newest first."""
 
-    undo: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    undo: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
 
-    def record(self, description: str, action: Callable[[], None]) -> None:
+    def record(self, description: str, action: Callable[[], object]) -> None:
         self.undo.append((description, action))
 
     def descriptions(self) -> list[str]:
@@ -151,7 +152,7 @@ class Provisioner:
         self.cluster, self.run, self.kustomize, self.ledger = cluster, run, kustomize, ledger
 
     @property
-    def kube(self) -> Any:
+    def kube(self) -> Kube:
         return self.cluster.kube
 
     # -- apply ---------------------------------------------------------------------------------
