@@ -20,10 +20,11 @@ from stagecheck.config import Settings, load_settings
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.s3 import Credentials, ensure_bucket
 from stagecheck.errors import StagecheckError
+from stagecheck.sandbox.containers import ContainerDataPlane
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.dataplane import DataPlane
 from stagecheck.sandbox.faults import FAULTS, Fault
-from stagecheck.sandbox.runtime import Preference, choose_runtime
+from stagecheck.sandbox.runtime import choose_runtime, docker_engine_url, runtime_preference
 from stagecheck.sandbox.world import apply_documents, load_documents
 
 WORLDS = Path(__file__).parent / "worlds"
@@ -38,15 +39,38 @@ HEALTHY_VALUES = {
 
 
 def data_plane(settings_root: Path, cache_dir: Path, plane: ControlPlane) -> DataPlane:
-    return DataPlane(cache_dir, plane.state / "dataplane", settings_root)
+    """The data plane the sandbox's state records: its containers, else its processes."""
+    state = plane.state / "dataplane"
+    if ContainerDataPlane.recorded(state):
+        return ContainerDataPlane(cache_dir, state, settings_root)
+    return DataPlane(cache_dir, state, settings_root)
+
+
+def chosen_data_plane(
+    settings_root: Path, cache_dir: Path, plane: ControlPlane, engine: str | None
+) -> DataPlane:
+    """The data plane to start: containers on the Docker ``engine``, processes without one."""
+    state = plane.state / "dataplane"
+    if engine is not None:
+        return ContainerDataPlane(cache_dir, state, settings_root, engine=engine)
+    return DataPlane(cache_dir, state, settings_root)
 
 
 def start(
-    root: Path, cache_dir: Path, plane: ControlPlane, stage: str, fault: Fault | None
+    root: Path,
+    cache_dir: Path,
+    plane: ControlPlane,
+    stage: str,
+    fault: Fault | None,
+    engine: str | None = None,
 ) -> tuple[int, str]:
-    """Control plane, data plane, then the world that describes them; (objects, version)."""
+    """Control plane, data plane, then the world that describes them; (objects, version).
+    The data plane runs as containers on the Docker ``engine`` if one is given."""
     plane.up()
-    data = data_plane(root, cache_dir, plane)
+    running = data_plane(root, cache_dir, plane)
+    data = chosen_data_plane(root, cache_dir, plane, engine)
+    if type(running) is not type(data):
+        running.stop()  # the other runtime's data plane: never both
     endpoints = data.start(fault.dataplane if fault else ())
     version = endpoints.get("llama_stack_version") or HEALTHY_VALUES["llama_stack_version"]
     keys = data.s3_credentials()
@@ -88,9 +112,12 @@ def populate(
     return count
 
 
-def up(settings: Settings, stage: str, fault_name: str | None, runtime: Preference) -> int:
+def up(settings: Settings, stage: str, fault_name: str | None, runtime: str | None) -> int:
     started = time.monotonic()
-    choose_runtime(runtime, settings.environ)  # before anything starts: refuse in milliseconds
+    # Before anything starts: a container runtime without an engine is refused in milliseconds.
+    preference = runtime_preference(runtime, settings.environ)
+    chosen = choose_runtime(preference, settings.environ)
+    engine = docker_engine_url(settings.environ) if chosen == "container" else None
     fault = FAULTS[fault_name] if fault_name else None
     plane = ControlPlane(settings.root, settings.sandbox_dir)
     running = plane.state / "variant"
@@ -98,7 +125,7 @@ def up(settings: Settings, stage: str, fault_name: str | None, runtime: Preferen
     if running.exists() and running.read_text() != wanted:
         # Another variant is running: start from a fresh world, never a mix of both.
         stop(settings.root, settings.cache_dir, plane)
-    count, version = start(settings.root, settings.cache_dir, plane, stage, fault)
+    count, version = start(settings.root, settings.cache_dir, plane, stage, fault, engine)
     variant = f"fault {fault.name}: {fault.description}" if fault else "healthy"
     print(
         f"sandbox up in {time.monotonic() - started:.1f}s: {stage} world applied ({count} objects) "
@@ -154,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runtime",
         choices=["auto", "process", "container"],
-        default="auto",
-        help="how the data plane runs: local processes, or containers where Docker answers",
+        help="how the data plane runs: local processes (auto), or containers where Docker "
+        "answers; default: STAGECHECK_RUNTIME, else auto",
     )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
     args = parser.parse_args(argv)

@@ -1,0 +1,490 @@
+"""The sandbox's data plane as containers, started through testcontainers where a Docker engine
+answers (users' laptops, CI runners): the same services as the process data plane, the same
+``endpoints.json``, the same faults.
+
+    milvus      Milvus standalone (embedded etcd, local storage)
+    llm         llama.cpp's server with SmolLM2-135M-Instruct (GGUF)   stands in for vLLM
+    embeddings  llama.cpp's server with all-MiniLM-L6-v2 (GGUF), /v1/embeddings
+    s3          SeaweedFS with one identity whose keys only the sandbox knows
+    llamastack  the Llama Stack starter distribution, given the process data plane's run
+                configuration (``dataplane.llamastack_config``) wired to the services above
+
+The containers share a user-defined network on which each is reachable by its service name;
+each publishes one port on 127.0.0.1 only, at a port the engine picks. The llama.cpp servers
+download their model from Hugging Face themselves (``--hf-repo``/``--hf-file``) into a named
+volume that outlives the data plane, so later starts do not download again.
+
+Like the processes, the containers outlive the command that started them: testcontainers'
+reaper (Ryuk) is turned off, every container and the network carry a label naming this state
+directory, and ``stop`` removes exactly what carries it. A failed or interrupted start removes
+everything it created.
+
+``endpoints.json`` lists the published loopback URLs under ``services``, and under
+``llamastack_wiring`` the URLs Llama Stack was given, which name the services on the network.
+
+UNTESTED HERE: the machines this project is built on have no Docker engine. ``container_plan``
+is tested; the start and stop calls were once run against a fake Docker API only (which showed
+the requests: loopback port bindings, network aliases, labels, the named volume, the copied
+files); no container has ever run from this module. It was written against testcontainers
+4.15.0 and docker (docker-py) 7.2.0 as installed in the project's environment, testcontainers'
+MilvusContainer (whose settings the Milvus plan repeats), the llama.cpp server's documented
+options, and the entrypoint of the Llama Stack distribution images (``RUN_CONFIG_PATH`` names
+the run configuration). The images below are pinned but were never pulled here; the containers
+need Hugging Face and the image registries. The starter image's own environment variables
+(VLLM_URL, MILVUS_URL) are not used: its MILVUS_URL enables only the embedded
+``inline::milvus``, not the Milvus container.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+import yaml
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.exceptions import ContainerStartException
+from testcontainers.core.network import Network
+
+from stagecheck.sandbox.controlplane import free_ports
+from stagecheck.sandbox.dataplane import (
+    EMBEDDING_DIMENSION,
+    EMBEDDING_MODEL,
+    EMBEDDINGS_PROVIDER,
+    FAULTS,
+    LLM_MODEL,
+    LOG_TAIL_LINES,
+    MILVUS_PROVIDER,
+    PROBES,
+    PROJECT_ROOT,
+    S3_ACCESS_KEY,
+    SERVICES,
+    VLLM_PROVIDER,
+    DataPlane,
+    DataPlaneError,
+    Endpoints,
+    Environment,
+    Models,
+    ServiceStatus,
+    _listed_id,
+    _stack_facts,
+    llamastack_config,
+)
+
+MILVUS_IMAGE = "milvusdb/milvus:v2.6.11"
+LLAMA_CPP_IMAGE = "ghcr.io/ggml-org/llama.cpp:server-b8840"
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"  # the version the process data plane runs
+LLAMA_STACK_IMAGE = "llamastack/distribution-starter:0.7.3"  # the process data plane's version
+LLM_GGUF = ("bartowski/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct-Q4_K_M.gguf")
+EMBEDDING_GGUF = ("leliuga/all-MiniLM-L6-v2-GGUF", "all-MiniLM-L6-v2.Q8_0.gguf")
+MODEL_CACHE_VOLUME = "stagecheck-gguf-cache"  # named volume: the downloaded models
+MODEL_CACHE = "/models"  # where the llama.cpp containers keep it (LLAMA_CACHE)
+
+MILVUS_PORT, LLAMA_CPP_PORT, S3_PORT, LLAMA_STACK_PORT = 19530, 8080, 8333, 8321
+S3_CONFIG = "/etc/seaweedfs/stagecheck-identities.json"
+LLAMA_STACK_CONFIG = "/app/stagecheck-run.yaml"
+LLAMA_STACK_DATA = Path("/app/stagecheck-data")
+# Inside Llama Stack's container nothing listens on port 1: the llm-unreachable fault.
+UNREACHABLE_MODEL_URL = "http://127.0.0.1:1/v1"
+LOOPBACK = "127.0.0.1"
+LABEL = "io.stagecheck.dataplane"  # value: the state directory the container belongs to
+SERVICE_LABEL = "io.stagecheck.service"
+RECORD_FILE = "containers.json"  # in the state directory: the engine and the network
+# Longer than the processes' timeouts: a first start downloads the models.
+READY_TIMEOUT_S = {
+    "milvus": 180.0,
+    "llm": 600.0,
+    "embeddings": 600.0,
+    "s3": 120.0,
+    "llamastack": 300.0,
+}
+ENGINE_TIMEOUT_S = 30
+EXITED = frozenset({"exited", "dead"})
+# What docker-py raises when the engine refuses or does not answer.
+ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container of the plan: what runs, how it is configured, which port it serves."""
+
+    name: str  # the service, as in dataplane.SERVICES; also its name on the network
+    image: str
+    command: tuple[str, ...]
+    port: int  # served inside the container; published on 127.0.0.1
+    path: str = ""  # what its base URL ends in ("/v1" for the OpenAI-style servers)
+    env: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)  # copied in before it starts
+    volumes: Mapping[str, str] = field(default_factory=dict)  # named volume -> mount point
+
+
+def llamastack_wiring(faults: Collection[str]) -> dict[str, str]:
+    """Provider id -> the URL Llama Stack is configured with, by service name on the network.
+
+    ``llm-unreachable``: the vLLM URL is a closed port."""
+    return {
+        VLLM_PROVIDER: (
+            UNREACHABLE_MODEL_URL
+            if "llm-unreachable" in faults
+            else f"http://llm:{LLAMA_CPP_PORT}/v1"
+        ),
+        EMBEDDINGS_PROVIDER: f"http://embeddings:{LLAMA_CPP_PORT}/v1",
+        MILVUS_PROVIDER: f"http://milvus:{MILVUS_PORT}",
+    }
+
+
+def container_plan(faults: Collection[str], s3_keys: Mapping[str, str]) -> list[ContainerSpec]:
+    """The containers to start, in order (Llama Stack last: its upstreams must answer first).
+
+    ``milvus-down``: no Milvus container (Llama Stack still points at its network name)."""
+    cache = {MODEL_CACHE_VOLUME: MODEL_CACHE}
+    milvus = ContainerSpec(
+        "milvus",
+        MILVUS_IMAGE,
+        ("milvus", "run", "standalone"),
+        MILVUS_PORT,
+        env={
+            "ETCD_USE_EMBED": "true",
+            "ETCD_DATA_DIR": "/var/lib/milvus/etcd",
+            "COMMON_STORAGETYPE": "local",
+        },
+    )
+    llm = ContainerSpec(
+        "llm",
+        LLAMA_CPP_IMAGE,
+        ("--hf-repo", LLM_GGUF[0], "--hf-file", LLM_GGUF[1], "--alias", LLM_MODEL)
+        + ("--port", str(LLAMA_CPP_PORT), "--ctx-size", "4096", "--jinja"),
+        LLAMA_CPP_PORT,
+        path="/v1",
+        env={"LLAMA_CACHE": MODEL_CACHE},
+        volumes=cache,
+    )
+    embeddings = ContainerSpec(
+        "embeddings",
+        LLAMA_CPP_IMAGE,
+        ("--hf-repo", EMBEDDING_GGUF[0], "--hf-file", EMBEDDING_GGUF[1])
+        + ("--alias", EMBEDDING_MODEL, "--port", str(LLAMA_CPP_PORT))
+        + ("--embeddings", "--pooling", "mean"),
+        LLAMA_CPP_PORT,
+        path="/v1",
+        env={"LLAMA_CACHE": MODEL_CACHE},
+        volumes=cache,
+    )
+    identity = {
+        "name": "dspa",
+        "credentials": [{"accessKey": s3_keys["access_key"], "secretKey": s3_keys["secret_key"]}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    s3 = ContainerSpec(
+        "s3",
+        SEAWEEDFS_IMAGE,
+        ("server", "-ip.bind=0.0.0.0", "-dir=/data", "-volume.max=4", "-master.telemetry=false")
+        + ("-s3", f"-s3.port={S3_PORT}", f"-s3.config={S3_CONFIG}")
+        + ("-s3.port.iceberg=0", "-s3.port.lance=0"),
+        S3_PORT,
+        files={S3_CONFIG: json.dumps({"identities": [identity]}).encode()},
+    )
+    config = llamastack_config(LLAMA_STACK_DATA, LLAMA_STACK_PORT, llamastack_wiring(faults))
+    # Published through the container's own network namespace: it must listen beyond loopback.
+    config["server"]["host"] = "0.0.0.0"
+    llamastack = ContainerSpec(
+        "llamastack",
+        LLAMA_STACK_IMAGE,
+        (),
+        LLAMA_STACK_PORT,
+        env={"RUN_CONFIG_PATH": LLAMA_STACK_CONFIG},
+        files={LLAMA_STACK_CONFIG: yaml.safe_dump(config).encode()},
+    )
+    upstreams = [llm, embeddings, s3] if "milvus-down" in faults else [milvus, llm, embeddings, s3]
+    return [*upstreams, llamastack]
+
+
+class ContainerDataPlane(DataPlane):
+    """The data plane as containers on the Docker engine at ``engine`` (a DOCKER_HOST value).
+    ``stop`` and ``status`` need no engine: they use the one recorded by ``start``."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        state_dir: Path,
+        root: Path = PROJECT_ROOT,
+        engine: str | None = None,
+    ) -> None:
+        super().__init__(cache_dir, state_dir, root)
+        self.engine = engine
+        self.record_file = state_dir / RECORD_FILE
+
+    @staticmethod
+    def recorded(state_dir: Path) -> bool:
+        """Whether a container data plane was started with this state directory."""
+        return (state_dir / RECORD_FILE).is_file()
+
+    def prepare(self) -> dict[str, Environment]:
+        """Nothing to build: the engine pulls the images when the containers are created."""
+        return {}
+
+    # -- start ----------------------------------------------------------------------------
+
+    def start(self, faults: Iterable[str] = frozenset()) -> Endpoints:
+        """Start every container, wait until each service answers on its published port,
+        write ``endpoints.json`` and return its contents. A data plane already running with
+        the same faults is left as it is. Under a fault, a Llama Stack that does not come up
+        is recorded in ``down``; any other service that does not come up is an error."""
+        wanted = sorted(set(faults))
+        if unknown := set(wanted) - FAULTS:
+            raise DataPlaneError(f"unknown fault(s) {sorted(unknown)}; known: {sorted(FAULTS)}")
+        if self.engine is None:
+            raise DataPlaneError("a container data plane starts only on a given Docker engine")
+        current = self.endpoints()
+        if current is not None and current["faults"] == wanted and self._all_up(current):
+            return current
+        self.stop()
+        try:
+            return self._start_containers(self.engine, wanted)
+        except BaseException as error:
+            self.stop()  # a failed or interrupted start leaves no container and no network
+            if isinstance(error, ENGINE_ERRORS):
+                raise DataPlaneError(
+                    f"the Docker engine at {self.engine} failed the data plane's start: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+            raise
+
+    def _start_containers(self, engine: str, faults: list[str]) -> Endpoints:
+        # The data plane outlives this command, as the processes do: no reaper may remove it.
+        testcontainers_config.ryuk_disabled = True
+        self.logs.mkdir(parents=True, exist_ok=True)
+        keys = {"access_key": S3_ACCESS_KEY, "secret_key": secrets.token_urlsafe(24)}
+        self.s3_credentials_file.touch(mode=0o600)
+        self.s3_credentials_file.write_text(json.dumps(keys))
+        client = {"environment": {"DOCKER_HOST": engine}}
+        labels = {LABEL: str(self.state)}
+        network = Network(docker_client_kw=client, docker_network_kw={"labels": labels})
+        # Recorded before anything exists, so that stop() finds whatever gets created.
+        self.record_file.write_text(json.dumps({"engine": engine, "network": network.name}))
+        network.create()
+
+        *upstreams, stack = container_plan(faults, keys)
+        urls: dict[str, str] = {}
+        started: dict[str, DockerContainer] = {}
+        down: dict[str, str] = {}
+        if "milvus-down" in faults:
+            urls["milvus"] = f"http://{LOOPBACK}:{free_ports(1)[0]}"  # nothing listens there
+            down["milvus"] = "not started (fault milvus-down)"
+        for spec in upstreams:
+            started[spec.name], urls[spec.name] = self._run(spec, network, client)
+        for spec in upstreams:
+            self._await_service(spec, urls[spec.name], started[spec.name])
+
+        started[stack.name], urls[stack.name] = self._run(stack, network, client)
+        models = Models(
+            llm=f"{VLLM_PROVIDER}/{LLM_MODEL}",
+            llm_served=LLM_MODEL,
+            embedding=f"{EMBEDDINGS_PROVIDER}/{EMBEDDING_MODEL}",
+            embedding_served=EMBEDDING_MODEL,
+            embedding_dimension=EMBEDDING_DIMENSION,
+        )
+        version: str | None = None
+        try:
+            self._await_service(stack, urls[stack.name], started[stack.name])
+            version, listed = _stack_facts(urls[stack.name])
+            models["llm"] = _listed_id(listed, VLLM_PROVIDER, LLM_MODEL) or models["llm"]
+            models["embedding"] = (
+                _listed_id(listed, EMBEDDINGS_PROVIDER, EMBEDDING_MODEL) or models["embedding"]
+            )
+            if not faults and not {models["llm"], models["embedding"]} <= set(listed):
+                raise DataPlaneError(
+                    f"Llama Stack at {urls[stack.name]} is up but does not list both "
+                    f"{models['llm']} and {models['embedding']}; it lists {sorted(listed)}"
+                )
+        except DataPlaneError as error:
+            if not faults:
+                raise
+            down["llamastack"] = str(error).split("\n", 1)[0]
+        endpoints = Endpoints(
+            services=urls,
+            models=models,
+            llama_stack_version=version,
+            llamastack_wiring=llamastack_wiring(faults),  # as Llama Stack sees them
+            faults=faults,
+            down=down,
+        )
+        self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
+        return endpoints
+
+    def _run(
+        self, spec: ContainerSpec, network: Network, client: dict[str, Any]
+    ) -> tuple[DockerContainer, str]:
+        """Create and start one container; itself and its URL on 127.0.0.1."""
+        container = (
+            DockerContainer(spec.image, docker_client_kw=client)
+            .with_network(network)
+            .with_network_aliases(spec.name)
+            .with_envs(**spec.env)
+            .with_kwargs(labels={LABEL: str(self.state), SERVICE_LABEL: spec.name})
+        )
+        if spec.command:
+            container.with_command(list(spec.command))
+        for path, content in spec.files.items():
+            container.with_copy_into_container(content, path)
+        for volume, mount in spec.volumes.items():
+            container.with_volume_mapping(volume, mount, "rw")
+        # testcontainers types a binding as a host port only; docker-py also takes
+        # (host address,): published on that address, at a port the engine picks.
+        bindings: dict[str, Any] = container.ports
+        bindings[f"{spec.port}/tcp"] = (LOOPBACK,)
+        try:
+            container.start()
+            port = container.get_docker_client().port(container.get_container_id(), spec.port)
+        except (*ENGINE_ERRORS, ContainerStartException, ConnectionError) as e:
+            raise DataPlaneError(
+                f"{spec.name} did not start: image {spec.image}: {type(e).__name__}: {e}"
+            ) from None
+        return container, f"http://{LOOPBACK}:{port}{spec.path}"
+
+    def _await_service(self, spec: ContainerSpec, url: str, container: DockerContainer) -> None:
+        """Until the service answers as itself (the process data plane's probes); a container
+        that exits fails at once, with its log."""
+        timeout = READY_TIMEOUT_S[spec.name]
+        deadline = time.monotonic() + timeout
+        wrapped = container.get_wrapped_container()
+        while True:
+            if PROBES[spec.name](url):
+                return
+            wrapped.reload()
+            if wrapped.status in EXITED:
+                code = wrapped.attrs["State"].get("ExitCode")
+                raise self._not_up_in(spec, wrapped, f"its container exited (code {code})")
+            if time.monotonic() > deadline:
+                raise self._not_up_in(spec, wrapped, f"no answer at {url} within {timeout:.0f}s")
+            time.sleep(0.5)
+
+    def _not_up_in(self, spec: ContainerSpec, container: Any, why: str) -> DataPlaneError:
+        """The error for a service that did not come up, with its container's log, kept in
+        <state>/logs/<service>.log too (the container is removed when the start fails)."""
+        log = self.logs / f"{spec.name}.log"
+        log.write_bytes(container.logs())
+        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        last = next((line.strip() for line in reversed(tail) if line.strip()), "(empty log)")
+        return DataPlaneError(
+            f"{spec.name} did not come up: {why}; container {container.short_id} of image "
+            f"{spec.image}; last log line: {last}; log: {log}\n"
+            f"--- last {len(tail)} lines of {log} ---\n" + "\n".join(tail)
+        )
+
+    # -- stop -----------------------------------------------------------------------------
+
+    def stop(self) -> bool:
+        """Remove every container and the network labelled with this state directory on the
+        recorded engine; False when nothing was recorded."""
+        record = self._record()
+        if record is None:
+            return False
+        try:
+            with _engine(record["engine"]) as client:
+                for container in client.containers.list(all=True, filters=self._selector):
+                    container.remove(force=True, v=True)
+                for network in client.networks.list(filters=self._selector):
+                    network.remove()
+        except ENGINE_ERRORS as error:
+            raise DataPlaneError(
+                f"the data plane's containers are on the Docker engine at {record['engine']}, "
+                f"which did not remove them: {type(error).__name__}: {error}; "
+                "once it answers, stop the sandbox again"
+            ) from None
+        self.record_file.unlink()
+        self.endpoints_file.unlink(missing_ok=True)
+        return True
+
+    # -- state ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, ServiceStatus]:
+        """Each service of the recorded data plane: whether its container runs, whether it
+        answers, its memory. A service whose container is gone, or whose engine does not
+        answer, is reported stopped."""
+        record = self._record()
+        if record is None:
+            return {}
+        endpoints = self.endpoints()
+        urls = endpoints["services"] if endpoints else {}
+        found = {}
+        try:
+            with _engine(record["engine"]) as client:
+                containers = self._containers(client)
+                for name in SERVICES:
+                    container = containers.get(name)
+                    if container is None and name not in urls:
+                        continue
+                    url = urls.get(name, "")
+                    running = container is not None and container.status == "running"
+                    found[name] = ServiceStatus(
+                        name=name,
+                        url=url,
+                        pid=int(container.attrs["State"]["Pid"]) if container else 0,
+                        running=running,
+                        healthy=running and bool(url) and PROBES[name](url),
+                        rss_mib=_memory_mib(container) if running else 0.0,
+                        log=self.logs / f"{name}.log",
+                    )
+        except ENGINE_ERRORS:
+            return {
+                name: ServiceStatus(name, url, 0, False, False, 0.0, self.logs / f"{name}.log")
+                for name, url in urls.items()
+            }
+        return found
+
+    def _all_up(self, endpoints: Endpoints) -> bool:
+        """Every service runs, except those that the faults keep down."""
+        record = self._record()
+        if record is None:
+            return False
+        try:
+            with _engine(record["engine"]) as client:
+                containers = self._containers(client)
+        except ENGINE_ERRORS:
+            return False
+        return all(
+            name in containers and containers[name].status == "running"
+            for name in endpoints["services"]
+            if name not in endpoints["down"]
+        )
+
+    @property
+    def _selector(self) -> dict[str, str]:
+        return {"label": f"{LABEL}={self.state}"}
+
+    def _containers(self, client: Any) -> dict[str, Any]:
+        """This data plane's containers by service."""
+        listed = client.containers.list(all=True, filters=self._selector)
+        return {c.labels.get(SERVICE_LABEL): c for c in listed}
+
+    def _record(self) -> dict[str, str] | None:
+        if not self.record_file.is_file():
+            return None
+        return dict(json.loads(self.record_file.read_text()))
+
+
+@contextmanager
+def _engine(engine: str) -> Iterator[Any]:
+    """A docker-py client of the engine (DOCKER_HOST form), closed afterwards."""
+    client = docker.DockerClient(base_url=engine, timeout=ENGINE_TIMEOUT_S)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _memory_mib(container: Any) -> float:
+    try:
+        stats = container.stats(stream=False, one_shot=True)
+    except ENGINE_ERRORS:  # memory is a detail of the status: never a reason to fail it
+        return 0.0
+    return float(stats.get("memory_stats", {}).get("usage", 0)) / 2**20
