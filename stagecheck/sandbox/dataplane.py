@@ -6,6 +6,10 @@ on loopback started from its own cached environment (built by scripts/build-data
     embeddings  all-MiniLM-L6-v2 behind OpenAI-style /v1/embeddings
     llamastack  Llama Stack server wired to the three above (remote::vllm, remote::openai,
                 remote::milvus, inline::localfs files)
+    s3          SeaweedFS                                       stands in for the artifact store
+    docling     docling-serve, without model weights            converts HTML, Markdown, DOCX
+    kfp         kfp-api-standin: NOT KFP; the pipelines API's healthz behind the route's token
+                check, asked of the control plane (see stagecheck.sandbox.kfp_api_standin)
 
     python -m stagecheck.sandbox.dataplane prepare|up|down|status [--fault NAME]
 
@@ -30,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import httpx
 import yaml
@@ -38,7 +42,8 @@ import yaml
 from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import free_ports
 
-SERVICES = ("milvus", "llm", "embeddings", "llamastack", "s3")  # start order; stopped in reverse
+# start order; stopped in reverse
+SERVICES = ("milvus", "llm", "embeddings", "llamastack", "s3", "docling", "kfp")
 FAULTS = frozenset({"milvus-down", "llm-unreachable"})
 LLM_MODEL = "smollm2-135m"  # the name the LLM server serves, as vLLM's --served-model-name
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -50,8 +55,16 @@ READY_TIMEOUT_S = {
     "embeddings": 180.0,
     "llamastack": 120.0,
     "s3": 60.0,
+    "docling": 120.0,
+    "kfp": 30.0,
 }
+KFP_NAMESPACE, KFP_DSPA = "private-ai-demo", "dspa"  # the stage-2 world's DSPA
 S3_ACCESS_KEY = "sandbox-dspa"  # the secret key is made anew at every start
+# docling-jobkit builds the PDF pipeline before it converts any document, HTML too. The standard
+# pipeline loads layout weights from the Hugging Face hub, out of reach here; a VLM pipeline whose
+# model is a remote API (Ollama on localhost, never called for HTML, Markdown or DOCX) builds
+# without weights. So a conversion in this sandbox sends these options as well.
+DOCLING_OFFLINE_OPTIONS = {"pipeline": "vlm", "vlm_pipeline_model": "granite_vision_ollama"}
 STOP_TIMEOUT_S = 5.0
 LOG_TAIL_LINES = 30
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +94,8 @@ class Endpoints(TypedDict):
     llamastack_wiring: dict[str, str]  # provider_id -> the URL Llama Stack was configured with
     faults: list[str]
     down: dict[str, str]  # service -> why it is not serving (only under faults)
+    # Options every conversion on this docling-serve needs (see DOCLING_OFFLINE_OPTIONS).
+    docling_options: NotRequired[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -163,17 +178,21 @@ class DataPlane:
             raise
 
     def _start(self, envs: Mapping[str, Environment], faults: list[str]) -> Endpoints:
-        for stale in (self.state / "milvus", self.state / "llamastack"):
+        for stale in (self.state / "milvus", self.state / "llamastack", self.state / "docling"):
             shutil.rmtree(stale, ignore_errors=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        milvus_port, llm_port, embeddings_port, stack_port, closed_port = free_ports(5)
+        ports = free_ports(6)
+        milvus_port, llm_port, embeddings_port, stack_port, docling_port, closed_port = ports
         s3_ports = free_ports(8)
+        (kfp_port,) = free_ports(1)
         urls = {
             "milvus": f"http://127.0.0.1:{milvus_port}",
             "llm": f"http://127.0.0.1:{llm_port}/v1",
             "embeddings": f"http://127.0.0.1:{embeddings_port}/v1",
             "llamastack": f"http://127.0.0.1:{stack_port}",
             "s3": f"http://127.0.0.1:{s3_ports[0]}",
+            "docling": f"http://127.0.0.1:{docling_port}",
+            "kfp": f"http://127.0.0.1:{kfp_port}",
         }
         wiring = {
             VLLM_PROVIDER: (
@@ -216,6 +235,8 @@ class DataPlane:
             {**loopback, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
             | {"CUDA_VISIBLE_DEVICES": "", "TOKENIZERS_PARALLELISM": "false"},
         )
+        # No one depends on docling-serve: it boots (about 15 s of imports) beside the others.
+        self._start_docling(envs["docling"], urls["docling"], docling_port, loopback)
         # Llama Stack connects to Milvus and lists the models of its inference providers while
         # it starts: its upstreams must answer first.
         if "milvus" not in down:
@@ -225,6 +246,17 @@ class DataPlane:
 
         self._start_s3(envs["s3"], urls["s3"], s3_ports, loopback)
         self._await("s3", lambda: _answers_http(urls["s3"]))
+        self._await("docling", lambda: _docling_healthy(urls["docling"]))
+        self._launch(
+            "kfp",
+            urls["kfp"],
+            [sys.executable, "-m", "stagecheck.sandbox.kfp_api_standin", "--port", str(kfp_port)]
+            # The control plane beside this data plane answers the route's token checks.
+            + ["--kubeconfig", str(self.state.parent / "kubeconfig")]
+            + ["--namespace", KFP_NAMESPACE, "--dspa", KFP_DSPA],
+            {**loopback, "PYTHONPATH": str(self.root)},
+        )
+        self._await("kfp", lambda: _answers_http(urls["kfp"]))
 
         stack_dir = self.state / "llamastack"
         (stack_dir / "home").mkdir(parents=True)
@@ -280,6 +312,7 @@ class DataPlane:
             llamastack_wiring=wiring,
             faults=faults,
             down=down,
+            docling_options=DOCLING_OFFLINE_OPTIONS,
         )
         self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
@@ -322,6 +355,34 @@ class DataPlane:
             + ["-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
             + ["-volume.max=4"],
             extra_env,
+        )
+
+    def _start_docling(
+        self, env: Environment, url: str, port: int, extra_env: dict[str, str]
+    ) -> None:
+        """docling-serve on loopback: no UI, no model loading at boot, no trace or metric export,
+        no hub; its scratch files under the state directory."""
+        scratch = self.state / "docling" / "scratch"
+        scratch.mkdir(parents=True)
+        self._launch(
+            "docling",
+            url,
+            [env.bin("docling-serve"), "run", "--host", "127.0.0.1", "--port", str(port)],
+            {
+                **extra_env,
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "CUDA_VISIBLE_DEVICES": "",  # torch is a CUDA build; there is no GPU to look for
+                "DOCLING_SERVE_ENABLE_UI": "false",
+                "DOCLING_SERVE_LOAD_MODELS_AT_BOOT": "false",
+                "DOCLING_SERVE_OTEL_ENABLE_TRACES": "false",
+                "DOCLING_SERVE_OTEL_ENABLE_OTLP_METRICS": "false",
+                "DOCLING_SERVE_SCRATCH_PATH": str(scratch),
+                # For the VLM pipeline of DOCLING_OFFLINE_OPTIONS, whose API is never called.
+                "DOCLING_SERVE_ENABLE_REMOTE_SERVICES": "true",
+                # A synchronous conversion polls its task: each poll waits this long (default 2 s).
+                "DOCLING_SERVE_SYNC_POLL_INTERVAL": "1",
+            },
         )
 
     def _launch(self, name: str, url: str, argv: list[str], extra_env: dict[str, str]) -> None:
@@ -610,6 +671,11 @@ def _milvus_answers(uri: str) -> bool:
         client.close()
 
 
+def _docling_healthy(base_url: str) -> bool:
+    health = _get_json(f"{base_url}/health")
+    return isinstance(health, dict) and health.get("status") == "ok"
+
+
 def _answers_http(url: str) -> bool:
     try:
         httpx.get(url, timeout=2)
@@ -624,6 +690,8 @@ PROBES: dict[str, Callable[[str], bool]] = {
     "embeddings": lambda url: _lists_model(url, EMBEDDING_MODEL),
     "llamastack": _stack_healthy,
     "s3": _answers_http,
+    "docling": _docling_healthy,
+    "kfp": _answers_http,  # without a token it answers 401, which is an answer
 }
 
 
