@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 import tomllib
@@ -42,6 +43,9 @@ class Target:
     # How steps reach the stage's services: name -> URL or "route:NAME" (see engine.endpoints).
     endpoints: Mapping[str, str] = field(default_factory=dict)
     insecure_endpoints: frozenset[str] = frozenset()  # TLS not verified for these, by choice
+    # The bearer token an endpoint gets: "kubeconfig" (the context's token, as after `oc login`),
+    # "serviceaccount:NAME" (a short-lived TokenRequest), "env:VARIABLE", or "none".
+    endpoint_auth: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         where = (
@@ -190,6 +194,13 @@ def _target_from_entry(
     variables.setdefault("namespace", namespace)
     endpoints = {str(k): str(v) for k, v in dict(entry.get("endpoints", {})).items()}
     insecure = frozenset(str(n) for n in entry.get("insecure-endpoints", []))
+    auth = {str(k): str(v) for k, v in dict(entry.get("endpoint-auth", {})).items()}
+    for endpoint, source in auth.items():
+        if not ENDPOINT_AUTH.match(source):
+            raise ConfigError(
+                f"target {name!r}: endpoint-auth {endpoint} = {source!r}; use kubeconfig, "
+                "serviceaccount:NAME, env:VARIABLE or none"
+            )
     if type_ == "sandbox":
         kubeconfig = Path(kubeconfig_override or sandbox_kubeconfig(sandbox_dir))
         context = None
@@ -197,8 +208,18 @@ def _target_from_entry(
         sandbox_endpoints, sandbox_vars = _sandbox_services(
             kubeconfig.parent / "dataplane" / "endpoints.json"
         )
+        via = str(env.get("STAGECHECK_ENDPOINTS_VIA") or entry.get("endpoints-via") or "loopback")
+        if via not in SANDBOX_ENDPOINTS_VIA:
+            raise ConfigError(
+                f"sandbox endpoints via {via!r}: use one of {', '.join(SANDBOX_ENDPOINTS_VIA)}"
+            )
+        if via == "port-forward":  # as a kind user reaches them, through the API server
+            sandbox_endpoints |= _sandbox_forwards(kubeconfig.parent / "forwards.json")
         endpoints = {**sandbox_endpoints, **endpoints}
         variables = {**sandbox_vars, **variables}
+        # The sandbox kubeconfig holds a client certificate, no token: the stage's workload
+        # account, which the world allows to use the pipelines route, calls the pipelines API.
+        auth = {"pipelines": "serviceaccount:rag-workload-sa", **auth}
     else:
         kubeconfig = _user_kubeconfig(entry, kubeconfig_override, env)
         if type_ == "kind":
@@ -221,17 +242,34 @@ def _target_from_entry(
         vars=variables,
         endpoints=endpoints,
         insecure_endpoints=insecure,
+        endpoint_auth=auth,
     )
 
 
 # The sandbox's data plane names its services after what runs; features name them after the
 # role they play in the stage.
+ENDPOINT_AUTH = re.compile(
+    r"^(kubeconfig|none|serviceaccount:[a-z0-9.-]+|env:[A-Za-z_][A-Za-z0-9_]*)$"
+)
+SANDBOX_ENDPOINTS_VIA = ("loopback", "port-forward")
 SANDBOX_SERVICE_ROLES = {
     "milvus": "milvus",
     "llm": "model",
     "llamastack": "llama-stack",
     "s3": "s3",
+    "kfp": "pipelines",
+    "docling": "docling",
 }
+
+
+def _sandbox_forwards(path: Path) -> dict[str, str]:
+    """The sandbox's ``port-forward:`` endpoint specs (none when it is not up)."""
+    if not path.exists():
+        return {}
+    try:
+        return {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
+    except ValueError as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}") from None
 
 
 def _sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -251,6 +289,9 @@ def _sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         "model": str(models.get("llm_served", "")),
         "llama_stack_model": str(models.get("llm", "")),
         "embedding_model": str(models.get("embedding", "")),
+        "docling_convert_options": json.dumps(found["docling_options"])
+        if found.get("docling_options")
+        else "",
     }
     return endpoints, {k: v for k, v in variables.items() if v}
 

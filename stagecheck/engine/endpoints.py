@@ -1,14 +1,25 @@
 """Reaching the stage's services: an endpoint name resolved per target.
 
-A target's ``endpoints`` map a name (``milvus``, ``model``, ``llama-stack``) to a URL, or to
-``route:NAME`` (an OpenShift Route in the stage namespace). An unmapped name falls back to a
-Route of that name. The sandbox maps its data plane's loopback URLs. TLS is verified unless
-the target lists the endpoint in ``insecure-endpoints``.
+A target's ``endpoints`` map a name (``milvus``, ``model``, ``llama-stack``) to
+
+- a URL;
+- ``route:NAME``, an OpenShift Route in the stage namespace;
+- ``port-forward:service/NAME:PORT[/PATH]`` or ``port-forward:pod/NAME:PORT[/PATH]``, a
+  port-forward through the API server to a Ready pod behind the Service (PORT is the Service's
+  port, by number or name) or to the named pod, reached as ``http://127.0.0.1:LOCAL/PATH``.
+  This is how a kind cluster without ingress is reached.
+
+An unmapped name falls back to a Route of that name. The sandbox maps its data plane's loopback
+URLs, or its port-forwards (``STAGECHECK_ENDPOINTS_VIA=port-forward``). TLS is verified unless
+the target lists the endpoint in ``insecure-endpoints``. Port-forwards live until ``close()``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -16,8 +27,14 @@ from stagecheck.config import Target
 from stagecheck.errors import StagecheckError, UnknownKind
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
+from stagecheck.kube.portforward import PortForward, PortForwardError
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+TOKEN_SECONDS = 600  # a TokenRequest's lifetime: long enough for one run
+PORT_FORWARD = re.compile(
+    r"port-forward:(?P<kind>service|svc|pod)/(?P<name>[a-z0-9.-]+):(?P<port>[A-Za-z0-9-]+)"
+    r"(?P<path>/.*)?$"
+)
 
 
 class EndpointError(StagecheckError):
@@ -38,19 +55,46 @@ class Endpoint:
         return f"{self.name} endpoint {self.url} ({self.how})"
 
 
-class Endpoints:
-    def __init__(self, target: Target, kube: Kube, discovery: Discovery) -> None:
-        self._target, self._kube, self._discovery = target, kube, discovery
+@dataclass(frozen=True)
+class BearerToken:
+    value: str = field(repr=False)  # never printed
+    origin: str  # for messages: "a TokenRequest for ServiceAccount ns/name"
 
-    def resolve(self, name: str, fallback: tuple[str, str] | None = None) -> Endpoint:
-        """The named endpoint; ``fallback`` is (url, where it came from) when none is set."""
+    def header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.value}"}
+
+
+class Endpoints:
+    def __init__(
+        self,
+        target: Target,
+        kube: Kube,
+        discovery: Discovery,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._target, self._kube, self._discovery = target, kube, discovery
+        self._environ = environ or {}
+        self._forwards: dict[str, tuple[PortForward, str]] = {}  # spec -> (tunnel, how)
+
+    def close(self) -> None:
+        for forward, _how in self._forwards.values():
+            forward.close()
+        self._forwards.clear()
+
+    def resolve(
+        self, name: str, fallback: tuple[str, str] | None = None, route: str | None = None
+    ) -> Endpoint:
+        """The named endpoint; when none is set, ``fallback`` (url, where it came from), else
+        the Route ``route`` (default: the endpoint's name)."""
         spec = self._target.endpoints.get(name)
         verify = name not in self._target.insecure_endpoints
         if spec and spec.startswith(("http://", "https://")):
             return Endpoint(name, spec.rstrip("/"), verify, "explicit URL")
         if not spec and fallback is not None:
             return Endpoint(name, fallback[0].rstrip("/"), verify, fallback[1])
-        route = spec.removeprefix("route:") if spec else name
+        if spec and spec.startswith("port-forward:"):
+            return self._forwarded(name, spec, verify)
+        route = spec.removeprefix("route:") if spec else route or name
         url = self._route_url(route)
         if url is None:
             raise EndpointError(
@@ -62,6 +106,104 @@ class Endpoints:
                    if self._target.type == "sandbox" else "")
             )  # fmt: skip
         return Endpoint(name, url, verify, f"Route {route}")
+
+    def bearer_token(self, name: str) -> BearerToken | None:
+        """The token the target's ``endpoint-auth`` names for the endpoint (default: the
+        kubeconfig's); None when there is none to send."""
+        source = self._target.endpoint_auth.get(name, "kubeconfig")
+        if source == "none":
+            return None
+        if source == "kubeconfig":
+            token = self._kube.bearer_token()
+            return BearerToken(token, "the kubeconfig's token") if token else None
+        if source.startswith("env:"):
+            variable = source.removeprefix("env:")
+            if not self._environ.get(variable):
+                raise EndpointError(
+                    f"the {name} endpoint's token comes from the environment variable {variable} "
+                    f"(endpoint-auth of {self._target.describe()}), which is not set"
+                )
+            return BearerToken(self._environ[variable], f"the environment variable {variable}")
+        account = source.removeprefix("serviceaccount:")
+        namespace = self._target.namespace
+        try:
+            issued = self._kube.create(
+                f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                 "spec": {"expirationSeconds": TOKEN_SECONDS}},
+            )  # fmt: skip
+        except StagecheckError as error:
+            raise EndpointError(
+                f"no token for the {name} endpoint: a TokenRequest for ServiceAccount "
+                f"{namespace}/{account} failed: {error}"
+            ) from None
+        return BearerToken(issued["status"]["token"], f"ServiceAccount {namespace}/{account}")
+
+    def _forwarded(self, name: str, spec: str, verify: bool) -> Endpoint:
+        found = PORT_FORWARD.match(spec)
+        if not found:
+            raise EndpointError(
+                f"endpoint {name!r} of {self._target.describe()} is {spec!r}; a port-forward is "
+                "written port-forward:service/NAME:PORT or port-forward:pod/NAME:PORT, "
+                "optionally followed by a path"
+            )
+        path = (found["path"] or "").rstrip("/")
+        if spec not in self._forwards:
+            if found["kind"] == "pod":
+                pod = self._pod(found["name"])
+                port, how = _container_port(pod, found["port"]), f"pod {found['name']}"
+            else:
+                pod, port, how = self._service_backend(found["name"], found["port"])
+            forward = self._kube.port_forward(self._target.namespace, pod["metadata"]["name"], port)
+            try:
+                forward.check()
+            except PortForwardError as error:
+                forward.close()
+                raise EndpointError(
+                    f"{name} endpoint: {error}; the {how} cannot be reached through a "
+                    "port-forward (on the sandbox, kwok forwards only ports its PortForward "
+                    "resources name)"
+                ) from None
+            self._forwards[spec] = (forward, f"port-forward to {forward.describe()} via {how}")
+        forward, how = self._forwards[spec]
+        return Endpoint(name, f"http://127.0.0.1:{forward.local_port}{path}", verify, how)
+
+    def _pod(self, name: str) -> dict[str, Any]:
+        pod = self._kube.get_or_none(f"/api/v1/namespaces/{self._target.namespace}/pods/{name}")
+        if pod is None:
+            raise EndpointError(f"no pod {name} in {self._target.namespace} to port-forward to")
+        return pod
+
+    def _service_backend(self, service: str, port: str) -> tuple[dict[str, Any], int, str]:
+        """A Ready pod behind the Service, and the pod port its ``port`` leads to."""
+        namespace = self._target.namespace
+        found = self._kube.get_or_none(f"/api/v1/namespaces/{namespace}/services/{service}")
+        if found is None:
+            raise EndpointError(f"no Service {service} in {namespace} to port-forward to")
+        ports = found["spec"].get("ports", [])
+        chosen = next((p for p in ports if port in (str(p["port"]), p.get("name"))), None)
+        if chosen is None:
+            listed = ", ".join(f"{p.get('name', '')}:{p['port']}" for p in ports) or "none"
+            raise EndpointError(f"Service {namespace}/{service} has no port {port} ({listed})")
+        selector = found["spec"].get("selector") or {}
+        if not selector:
+            raise EndpointError(f"Service {namespace}/{service} has no selector: no pod behind it")
+        pods = self._kube.get(
+            f"/api/v1/namespaces/{namespace}/pods",
+            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+        )["items"]
+        ready = sorted((p for p in pods if _ready(p)), key=lambda p: p["metadata"]["name"])
+        if not ready:
+            seen = ", ".join(
+                f"{p['metadata']['name']} ({p.get('status', {}).get('phase', '?')}, not Ready)"
+                for p in pods
+            )
+            raise EndpointError(
+                f"Service {namespace}/{service} has no Ready pod to port-forward to"
+                + (f": {seen}" if seen else f": no pod matches {selector}")
+            )
+        target = str(chosen.get("targetPort", chosen["port"]))
+        return ready[0], _container_port(ready[0], target), f"Service {service}"
 
     def _route_url(self, name: str) -> str | None:
         try:
@@ -77,3 +219,18 @@ class Endpoints:
             return None
         scheme = "https" if route.get("spec", {}).get("tls") else "http"
         return f"{scheme}://{host}"
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _container_port(pod: dict[str, Any], port: str) -> int:
+    if port.isdigit():
+        return int(port)
+    for container in pod["spec"]["containers"]:
+        for declared in container.get("ports", []):
+            if declared.get("name") == port:
+                return int(declared["containerPort"])
+    raise EndpointError(f"pod {pod['metadata']['name']} declares no port named {port}")

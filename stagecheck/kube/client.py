@@ -29,9 +29,11 @@ from stagecheck.errors import (
     ConfigError,
     KubeApiError,
     NotFound,
+    StagecheckError,
     TargetUnreachable,
     WriteRefused,
 )
+from stagecheck.kube.portforward import PortForward
 
 JsonObject = dict[str, Any]
 CONNECT_TIMEOUT_S = 3.0
@@ -87,9 +89,24 @@ class _KubeconfigAuth(httpx.Auth):
 class Kube:
     """REST access to one cluster. Writes go through ``_write``, which honours read-only."""
 
-    def __init__(self, http: httpx.Client, target: Target) -> None:
+    def __init__(self, http: httpx.Client, target: Target, configuration: Any = None) -> None:
         self._http = http
         self.target = target
+        self._configuration = configuration  # the kubeconfig's, for port-forward tunnels
+
+    def bearer_token(self) -> str | None:
+        """The kubeconfig context's bearer token (after `oc login`), if it uses one."""
+        if self._configuration is None:
+            return None
+        header = self._configuration.get_api_key_with_prefix("authorization")
+        return str(header).removeprefix("Bearer ").strip() or None if header else None
+
+    def port_forward(self, namespace: str, pod: str, port: int) -> PortForward:
+        """A local listener tunnelled to ``pod:port`` (see kube.portforward); close it after."""
+        if self._configuration is None:
+            raise StagecheckError("this client was built without its kubeconfig: no port-forward")
+        agent = self._http.headers.get("User-Agent", "stagecheck")
+        return PortForward(self._configuration, namespace, pod, port, agent)
 
     # -- reads -------------------------------------------------------------------------------
     def get(
@@ -98,6 +115,18 @@ class Kube:
         return self._send(
             "GET", path, params=params, headers={"Accept": accept} if accept else None
         )
+
+    def get_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        """A plain-text read, such as a pod's log."""
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.TransportError as error:
+            raise TargetUnreachable(
+                f"{self.target.describe()} did not answer GET {path}: {error}"
+            ) from None
+        if response.status_code >= 400:
+            raise self._error("GET", path, response)
+        return response.text
 
     def get_or_none(self, path: str) -> JsonObject | None:
         try:
@@ -224,7 +253,7 @@ def connect(target: Target, run_id: str | None = None) -> Kube:
         headers={"User-Agent": f"stagecheck run/{run_id}" if run_id else "stagecheck"},
         trust_env=False,
     )
-    kube = Kube(http, target)
+    kube = Kube(http, target, configuration)
     try:
         kube.version()
     except TargetUnreachable:

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from stagecheck.config import Settings, load_settings
+from stagecheck.config import DEFAULT_NAMESPACE, Settings, load_settings
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.s3 import Credentials, ensure_bucket
 from stagecheck.errors import StagecheckError
@@ -24,6 +24,7 @@ from stagecheck.sandbox.containers import ContainerDataPlane
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.dataplane import DataPlane
 from stagecheck.sandbox.faults import FAULTS, Fault
+from stagecheck.sandbox.forwards import forward_world
 from stagecheck.sandbox.runtime import choose_runtime, docker_engine_url, runtime_preference
 from stagecheck.sandbox.world import apply_documents, load_documents
 
@@ -83,6 +84,13 @@ def start(
         "s3_secret_key": keys["secret_key"],
     }
     count = populate(plane, stage, fault, seen)
+    kube = plane.connect()
+    try:  # the same services, also reachable as a kind user reaches them
+        forward_world(
+            kube, DEFAULT_NAMESPACE, endpoints["services"], endpoints["down"], plane.state
+        )
+    finally:
+        kube.close()
     (plane.state / "variant").write_text(fault.name if fault else "healthy")
     return count, version
 

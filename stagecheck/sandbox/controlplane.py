@@ -166,6 +166,8 @@ class ControlPlane:
             f"--kube-controller-manager-port={manager}",
             f"--kube-scheduler-port={scheduler}",
             f"--controller-port={kwok}",
+            # kwok serves port-forward for its fake pods from these resources (tested for real).
+            "--enable-crds=PortForward,ClusterPortForward",
             f"--wait={READY_TIMEOUT_S}s",
             "--quiet-pull",
         ]
