@@ -18,3 +18,6 @@ Feature: Pipelines: Kubeflow Pipelines through a DataSciencePipelinesApplication
 
   Scenario: The artifact bucket answers with the DSPA's credentials
     Then the artifact bucket of the DSPA "dspa" is reachable with its credentials
+
+  Scenario: The pipelines API answers through its route
+    Then the pipelines API of the DSPA "dspa" is healthy through its route
