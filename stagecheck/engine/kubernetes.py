@@ -160,6 +160,17 @@ class Cluster:
             "operator installed?"
         )
 
+    def expect_docling_ready(self, name: str, within: float | None) -> None:
+        """Docling's DoclingServe resource Ready where the cluster serves the kind (the Docling
+        operator), else its Deployment available."""
+        kind = "DoclingServe.docling.github.io"
+        try:
+            self.discovery.resolve(kind)
+        except UnknownKind:
+            self.expect_deployment_available(name, None, None, None, within)
+            return
+        self.expect_condition(kind, name, None, "Ready", "True", within)
+
     def expect_pods_ready(self, selector: str, namespace: str | None, within: float | None) -> None:
         namespace = namespace or self.namespace
         query = Query("pods", self.discovery.resolve("Pod"), namespace, label_selector=selector)

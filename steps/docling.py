@@ -1,0 +1,37 @@
+"""Docling steps. The service is reached through the target's ``docling`` endpoint.
+
+    the Docling server "<name>" is ready [within <duration>]
+    Docling answers its health check
+    Docling converts "<file>" to Markdown containing "<text>"
+
+The first checks the DoclingServe resource where the cluster serves it, else the Deployment of
+that name. Files are named from the project's root.
+"""
+
+from __future__ import annotations
+
+from stagecheck.config import Settings, Target
+from stagecheck.engine import docling
+from stagecheck.engine.endpoints import Endpoints
+from stagecheck.engine.kubernetes import Cluster
+from stagecheck.reporting.versions import SeenVersions
+from steps.kubernetes import WITHIN, sentence
+
+
+@sentence(r'the Docling server "(?P<name>[^"]+)" is ready' + WITHIN + "$")
+def docling_ready(cluster: Cluster, name: str, within: float | None) -> None:
+    cluster.expect_docling_ready(name, within)
+
+
+@sentence("Docling answers its health check")
+def docling_healthy(endpoints: Endpoints, seen_versions: SeenVersions) -> None:
+    version = docling.healthy(endpoints.resolve("docling"))
+    if version:
+        seen_versions.record("docling-serve", version)
+
+
+@sentence(r'Docling converts "(?P<path>[^"]+)" to Markdown containing "(?P<text>[^"]+)"')
+def docling_converts(
+    endpoints: Endpoints, target: Target, settings: Settings, path: str, text: str
+) -> None:
+    docling.converts(endpoints.resolve("docling"), target.vars, settings.root / path, text)
