@@ -10,4 +10,6 @@ pytest_plugins = [
     "steps.provisioning",
     "steps.dataplane",
     "steps.pipelines",
+    "steps.connectivity",
+    "steps.docling",
 ]

@@ -43,3 +43,8 @@ class UnknownKind(StagecheckError):
 
 class BadArgument(StagecheckError, ValueError):
     """A step argument that cannot be read (a duration, a count)."""
+
+
+class CannotRunHere(StagecheckError):
+    """A check the target cannot perform (a probe pod on nodes that run no containers): the
+    scenario is skipped with this reason, never passed."""

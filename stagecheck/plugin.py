@@ -22,7 +22,7 @@ from pytest_bdd.parser import Feature, Scenario, Step
 from stagecheck.config import Settings, load_settings
 from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.engine.provision import Planned
-from stagecheck.errors import ConfigError, StagecheckError
+from stagecheck.errors import CannotRunHere, ConfigError, StagecheckError
 
 SETTINGS = pytest.StashKey[Settings]()
 FAILED_STEP = pytest.StashKey[str]()
@@ -185,8 +185,9 @@ def _attach(item: pytest.Item, evidence: Evidence) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     excinfo = call.excinfo
-    if excinfo is not None and isinstance(excinfo.value, Planned):
+    if excinfo is not None and isinstance(excinfo.value, Planned | CannotRunHere):
         # Plan mode: the scenario is skipped, its report says what it would have changed.
+        # A check the target cannot perform is skipped with the reason: never passed.
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {excinfo.value}")
         return report

@@ -13,3 +13,6 @@ Feature: Service mesh: the stage's workloads talk to each other through the mesh
 
   Scenario: Llama Stack runs with its mesh sidecar
     Then every pod with labels "app=llama-stack" has a container named "istio-proxy" within 2m
+
+  Scenario: Llama Stack reaches the model server from inside the mesh
+    Then the workload "llama-stack" can reach "http://mistral-24b-quantized-predictor.private-ai-demo.svc.cluster.local/v1/models"

@@ -13,10 +13,14 @@ def summary_lines(records: list[ScenarioRecord]) -> list[str]:
     width = max((len(c.name) for c in components), default=0)
     lines = []
     for component in components:
+        skipped = [r for r in component.records if r.status == "skipped"]
         lines.append(
             f"{component.mark} {component.name:<{width}}  {component.state}: "
             f"{component.passed}/{len(component.records)} scenarios pass"
+            + (f", {len(skipped)} skipped" if skipped else "")
         )
+        for record in skipped:
+            lines.append(f"     {record.name}: skipped: {record.cause()}")
         for record in component.red:
             kind = f"[{record.category.name.lower()}] " if record.category else ""
             lines.append(f"     {record.name}: {kind}{record.cause()}")

@@ -1,0 +1,221 @@
+"""Connectivity diagnosis: can workload A reach service B, seen from where A runs?
+
+On a cluster whose nodes run containers, a short-lived probe pod is created in A's namespace
+with A's service account and A's mesh settings (its pod template's ``sidecar.istio.io/*`` and
+``proxy.istio.io/*`` annotations and ``sidecar.istio.io/inject`` label), runs ``curl`` against
+B once, and is deleted. The verdict reports the HTTP status, curl's error (connection reset,
+TLS handshake, timeout) and whether the probe got an ``istio-proxy`` sidecar, with the likely
+cause when the mesh is what stopped it.
+
+A's selector labels are not copied: the probe must never become an endpoint of A's Services.
+Creating the pod is a write, so the run must allow writes. On targets whose nodes run no
+containers (the sandbox and other kwok clusters) a probe would prove nothing: the check raises
+``CannotRunHere`` and the scenario is skipped with that reason, never passed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from stagecheck.engine.outcome import Evidence, Observation, StepFailure
+from stagecheck.engine.provision import MANAGED_BY, RUN_LABEL
+from stagecheck.errors import CannotRunHere, KubeApiError, StagecheckError
+from stagecheck.kube.client import JsonObject, Kube
+
+DEFAULT_IMAGE = "quay.io/curl/curl:8.11.1"
+SIDECAR = "istio-proxy"
+PROBE = "probe"
+CURL_TIMEOUT_S = 10
+POD_TIMEOUT_S = 120.0
+MESH_ANNOTATIONS = ("sidecar.istio.io/", "proxy.istio.io/", "traffic.sidecar.istio.io/")
+KWOK_NODE = "kwok.x-k8s.io/node"
+# curl exit codes worth a sentence
+CURL_ERRORS = {
+    6: "the name does not resolve",
+    7: "the connection was refused",
+    28: f"no answer within {CURL_TIMEOUT_S}s",
+    35: "the TLS handshake failed",
+    52: "the server closed the connection without a reply",
+    56: "the connection was reset",
+    60: "the server's certificate is not trusted",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    http_status: int | None
+    curl_exit: int
+    curl_error: str
+    sidecar: bool
+
+    @property
+    def reached(self) -> bool:
+        """An answer from the service: any status but a refusal (403) or no upstream (5xx).
+        401, 404 or 405 still prove the path is open."""
+        status = self.http_status
+        return self.curl_exit == 0 and status is not None and status != 403 and status < 500
+
+
+def runs_containers(kube: Kube) -> str | None:
+    """None when a Ready node that is not kwok's can run the probe; else why a probe would
+    prove nothing here."""
+    nodes = kube.get("/api/v1/nodes")["items"]
+    real = [
+        n
+        for n in nodes
+        if not (n["metadata"].get("annotations") or {}).get(KWOK_NODE) and _node_ready(n)
+    ]
+    if not real:
+        return (
+            f"no node of {kube.target.describe()} runs containers ({len(nodes)} nodes, none "
+            "Ready outside kwok): a probe pod there would run nothing and prove nothing; run "
+            "this scenario against a kind or live cluster"
+        )
+    return None
+
+
+def _node_ready(node: JsonObject) -> bool:
+    conditions = node.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def probe_pod(
+    workload: JsonObject, url: str, run_id: str, image: str = DEFAULT_IMAGE
+) -> JsonObject:
+    """The probe: A's namespace, service account and mesh settings; curl once against ``url``."""
+    template = workload["spec"]["template"]
+    meta, spec = template.get("metadata", {}), template.get("spec", {})
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(MESH_ANNOTATIONS)
+    }
+    labels = {RUN_LABEL: run_id, MANAGED_BY: "stagecheck", "stagecheck.io/probe": "true"}
+    inject = (meta.get("labels") or {}).get("sidecar.istio.io/inject")
+    if inject is not None:
+        labels["sidecar.istio.io/inject"] = inject
+    name = f"stagecheck-probe-{workload['metadata']['name']}"[:50] + "-" + secrets.token_hex(3)
+    script = (
+        f"curl -sS -o /dev/null --max-time {CURL_TIMEOUT_S} -w 'http=%{{http_code}}\\n' "
+        f"'{url}'; echo \"exit=$?\""
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": workload["metadata"]["namespace"],
+            "labels": labels,
+            # The probe runs once; the sidecar must be up first or the probe fails for nothing.
+            "annotations": {
+                **annotations,
+                "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
+            },
+        },
+        "spec": {
+            "serviceAccountName": spec.get("serviceAccountName", "default"),
+            "restartPolicy": "Never",
+            "containers": [{"name": PROBE, "image": image, "command": ["sh", "-c", script]}],
+        },
+    }
+
+
+def read_verdict(log: str, pod: JsonObject) -> Verdict:
+    """What the probe's log and its pod say."""
+    values = dict(line.split("=", 1) for line in log.splitlines() if "=" in line)
+    code = values.get("http", "000")
+    status = int(code) if code.isdigit() and code != "000" else None
+    exit_code = int(values["exit"]) if values.get("exit", "").isdigit() else -1
+    errors = [line for line in log.splitlines() if line.startswith("curl:")]
+    containers = [c["name"] for c in pod["spec"].get("containers", [])]
+    containers += [c["name"] for c in pod["spec"].get("initContainers", [])]
+    return Verdict(
+        status,
+        exit_code,
+        errors[0] if errors else CURL_ERRORS.get(exit_code, ""),
+        SIDECAR in containers,
+    )
+
+
+def judge(workload: str, url: str, verdict: Verdict, workload_has_sidecar: bool) -> Observation:
+    sidecar = "with an istio-proxy sidecar" if verdict.sidecar else "without an istio-proxy sidecar"
+    if verdict.reached:
+        return Observation.passed(f"HTTP {verdict.http_status} from {url}, probe {sidecar}")
+    what = CURL_ERRORS.get(verdict.curl_exit, f"curl exit {verdict.curl_exit}")
+    actual = (
+        f"HTTP {verdict.http_status}" if verdict.http_status else f"{what} ({verdict.curl_error})"
+    ) + f"; probe {sidecar}"
+    cause = None
+    if not verdict.sidecar and verdict.curl_exit in (52, 56, 35):
+        cause = (
+            "a plaintext call from outside the mesh was reset: the service requires mTLS "
+            f"(PeerAuthentication STRICT) and {workload}'s pods"
+            + (" have a sidecar, so check the probe's injection" if workload_has_sidecar
+               else " get no sidecar either")
+        )  # fmt: skip
+    elif verdict.sidecar and verdict.http_status in (403, 503):
+        cause = (
+            "the mesh answered: an AuthorizationPolicy denies the caller's service account "
+            "(403) or the destination has no healthy endpoint in the mesh (503)"
+        )
+    return Observation(ok=False, actual=actual, cause=cause)
+
+
+def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, image: str) -> str:
+    """Run the probe on a cluster that runs containers; returns what was seen."""
+    if why := runs_containers(kube):
+        raise CannotRunHere(f"workload {workload} reaching {url}: {why}")
+    deployment = kube.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{workload}")
+    pod = probe_pod(deployment, url, run_id, image)
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    try:
+        kube.create(path, pod)
+    except StagecheckError as error:
+        raise StagecheckError(f"the probe pod for {workload} cannot be created: {error}") from None
+    name = pod["metadata"]["name"]
+    try:
+        finished, log = _await_probe(kube, f"{path}/{name}")
+    finally:
+        with suppress(KubeApiError):  # already gone
+            kube.delete(f"{path}/{name}")
+    verdict = read_verdict(log, finished)
+    template = deployment["spec"]["template"]["spec"]
+    workload_sidecar = SIDECAR in [c["name"] for c in template.get("containers", [])]
+    observation = judge(workload, url, verdict, workload_sidecar)
+    if not observation.ok:
+        raise StepFailure(
+            f"workload {namespace}/{workload}",
+            f"to reach {url} from a probe with its service account and mesh settings",
+            observation,
+            evidence=[Evidence("probe log", log), Evidence("probe pod", str(finished["spec"]))],
+        )
+    return observation.actual
+
+
+def _await_probe(kube: Kube, path: str) -> tuple[JsonObject, str]:
+    """The probe container's end: (pod, its log)."""
+    deadline = time.monotonic() + POD_TIMEOUT_S
+    while True:
+        pod = kube.get(path)
+        state = _probe_state(pod)
+        if "terminated" in state:
+            log = kube.get_text(f"{path}/log", {"container": PROBE})
+            return pod, log
+        waiting = state.get("waiting", {}).get("reason", "")
+        if waiting in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            raise StagecheckError(f"the probe pod cannot start: {waiting} (set var probe_image)")
+        if time.monotonic() > deadline:
+            raise StagecheckError(
+                f"the probe pod did not finish in {POD_TIMEOUT_S:.0f}s (phase "
+                f"{pod.get('status', {}).get('phase')}, probe state {state or 'unknown'})"
+            )
+        time.sleep(1)
+
+
+def _probe_state(pod: JsonObject) -> dict[str, Any]:
+    for status in pod.get("status", {}).get("containerStatuses") or []:
+        if status.get("name") == PROBE:
+            return dict(status.get("state") or {})
+    return {}

@@ -1,0 +1,23 @@
+"""Connectivity diagnosis: a probe from where a workload runs.
+
+    the workload "<deployment>" can reach "<url>"
+
+On a cluster whose nodes run containers (kind, OpenShift) the run needs --allow-writes: a
+short-lived probe pod is created with the workload's service account and mesh settings, and
+deleted. On the sandbox the scenario is skipped with the reason: a kwok pod runs nothing.
+"""
+
+from __future__ import annotations
+
+from stagecheck.config import Settings, Target
+from stagecheck.engine import probe
+from stagecheck.engine.kubernetes import Cluster
+from steps.kubernetes import sentence
+
+
+@sentence(r'the workload "(?P<workload>[^"]+)" can reach "(?P<url>[^"]+)"')
+def workload_can_reach(
+    cluster: Cluster, target: Target, settings: Settings, workload: str, url: str
+) -> None:
+    image = target.vars.get("probe_image", probe.DEFAULT_IMAGE)
+    probe.can_reach(cluster.kube, target.namespace, workload, url, settings.run.id, image)

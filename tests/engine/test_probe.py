@@ -1,0 +1,76 @@
+"""The connectivity probe's pod and verdict (pure logic). Its run on the sandbox is a skip with
+the reason (tests/sandbox/test_stage2.py); on kind or a live cluster it runs for real."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stagecheck.engine import probe
+
+DEPLOYMENT: dict[str, Any] = {
+    "metadata": {"name": "llama-stack", "namespace": "private-ai-demo"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "llama-stack"}},
+        "template": {
+            "metadata": {
+                "labels": {"app": "llama-stack", "sidecar.istio.io/inject": "true"},
+                "annotations": {
+                    "sidecar.istio.io/proxyCPU": "100m",
+                    "prometheus.io/scrape": "true",
+                },
+            },
+            "spec": {"serviceAccountName": "rag-workload-sa", "containers": [{"name": "app"}]},
+        },
+    },
+}
+URL = "http://mistral-24b-quantized-predictor.private-ai-demo.svc.cluster.local/v1/models"
+
+
+def test_the_probe_carries_the_workloads_identity_and_mesh_settings_only() -> None:
+    pod = probe.probe_pod(DEPLOYMENT, URL, "run-1")
+    meta, spec = pod["metadata"], pod["spec"]
+    assert meta["namespace"] == "private-ai-demo"
+    assert spec["serviceAccountName"] == "rag-workload-sa"
+    assert meta["labels"]["sidecar.istio.io/inject"] == "true"
+    assert meta["labels"]["stagecheck.io/run"] == "run-1"
+    assert "app" not in meta["labels"]  # never an endpoint of the workload's Services
+    assert meta["annotations"]["sidecar.istio.io/proxyCPU"] == "100m"
+    assert "prometheus.io/scrape" not in meta["annotations"]
+    assert "holdApplicationUntilProxyStarts" in meta["annotations"]["proxy.istio.io/config"]
+    assert spec["restartPolicy"] == "Never"
+    assert URL in spec["containers"][0]["command"][-1]
+
+
+def pod_with(*containers: str) -> dict[str, Any]:
+    return {"spec": {"containers": [{"name": c} for c in containers]}}
+
+
+def test_a_reset_without_a_sidecar_is_explained_as_mtls() -> None:
+    log = "curl: (56) Recv failure: Connection reset by peer\nhttp=000\nexit=56\n"
+    verdict = probe.read_verdict(log, pod_with("probe"))
+    assert verdict == probe.Verdict(
+        None, 56, "curl: (56) Recv failure: Connection reset by peer", False
+    )
+    seen = probe.judge("llama-stack", URL, verdict, workload_has_sidecar=False)
+    assert not seen.ok
+    assert (
+        "the connection was reset" in seen.actual
+        and "without an istio-proxy sidecar" in seen.actual
+    )
+    assert seen.cause and "requires mTLS" in seen.cause and "get no sidecar either" in seen.cause
+
+
+def test_an_answer_through_the_sidecar_passes() -> None:
+    verdict = probe.read_verdict("http=200\nexit=0\n", pod_with("probe", "istio-proxy"))
+    seen = probe.judge("llama-stack", URL, verdict, workload_has_sidecar=True)
+    assert seen.ok and seen.actual == f"HTTP 200 from {URL}, probe with an istio-proxy sidecar"
+
+
+def test_a_mesh_denial_names_the_authorization_policy() -> None:
+    assert probe.read_verdict("http=401\nexit=0\n", pod_with("probe")).reached  # path open
+    for status in ("403", "503"):
+        log = f"http={status}\nexit=0\n"
+        verdict = probe.read_verdict(log, pod_with("probe", "istio-proxy"))
+        seen = probe.judge("llama-stack", URL, verdict, workload_has_sidecar=True)
+        assert not seen.ok and seen.actual.startswith(f"HTTP {status}")
+        assert seen.cause and "AuthorizationPolicy denies" in seen.cause
