@@ -56,7 +56,6 @@ from testcontainers.core.network import Network
 
 from stagecheck.sandbox.controlplane import free_ports
 from stagecheck.sandbox.dataplane import (
-    EMBEDDING_DIMENSION,
     EMBEDDING_MODEL,
     EMBEDDINGS_PROVIDER,
     FAULTS,
@@ -72,11 +71,9 @@ from stagecheck.sandbox.dataplane import (
     DataPlaneError,
     Endpoints,
     Environment,
-    Models,
     ServiceStatus,
-    _listed_id,
-    _stack_facts,
     llamastack_config,
+    settle_llamastack,
 )
 
 MILVUS_IMAGE = "milvusdb/milvus:v2.6.11"
@@ -285,30 +282,13 @@ class ContainerDataPlane(DataPlane):
             self._await_service(spec, urls[spec.name], started[spec.name])
 
         started[stack.name], urls[stack.name] = self._run(stack, network, client)
-        models = Models(
-            llm=f"{VLLM_PROVIDER}/{LLM_MODEL}",
-            llm_served=LLM_MODEL,
-            embedding=f"{EMBEDDINGS_PROVIDER}/{EMBEDDING_MODEL}",
-            embedding_served=EMBEDDING_MODEL,
-            embedding_dimension=EMBEDDING_DIMENSION,
+        version, models, why = settle_llamastack(
+            urls[stack.name],
+            faults,
+            lambda: self._await_service(stack, urls[stack.name], started[stack.name]),
         )
-        version: str | None = None
-        try:
-            self._await_service(stack, urls[stack.name], started[stack.name])
-            version, listed = _stack_facts(urls[stack.name])
-            models["llm"] = _listed_id(listed, VLLM_PROVIDER, LLM_MODEL) or models["llm"]
-            models["embedding"] = (
-                _listed_id(listed, EMBEDDINGS_PROVIDER, EMBEDDING_MODEL) or models["embedding"]
-            )
-            if not faults and not {models["llm"], models["embedding"]} <= set(listed):
-                raise DataPlaneError(
-                    f"Llama Stack at {urls[stack.name]} is up but does not list both "
-                    f"{models['llm']} and {models['embedding']}; it lists {sorted(listed)}"
-                )
-        except DataPlaneError as error:
-            if not faults:
-                raise
-            down["llamastack"] = str(error).split("\n", 1)[0]
+        if why:
+            down["llamastack"] = why
         endpoints = Endpoints(
             services=urls,
             models=models,

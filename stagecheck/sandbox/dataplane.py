@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,31 +280,14 @@ class DataPlane:
                 "LLAMA_STACK_LOG_WIDTH": "200",
             },
         )
-        models = Models(
-            llm=f"{VLLM_PROVIDER}/{LLM_MODEL}",
-            llm_served=LLM_MODEL,
-            embedding=f"{EMBEDDINGS_PROVIDER}/{EMBEDDING_MODEL}",
-            embedding_served=EMBEDDING_MODEL,
-            embedding_dimension=EMBEDDING_DIMENSION,
+        version, models, why = settle_llamastack(
+            urls["llamastack"],
+            faults,
+            lambda: self._await("llamastack", lambda: _stack_healthy(urls["llamastack"])),
+            f"; log: {self.logs / 'llamastack.log'}",
         )
-        version: str | None = None
-        try:
-            self._await("llamastack", lambda: _stack_healthy(urls["llamastack"]))
-            version, listed = _stack_facts(urls["llamastack"])
-            models["llm"] = _listed_id(listed, VLLM_PROVIDER, LLM_MODEL) or models["llm"]
-            models["embedding"] = (
-                _listed_id(listed, EMBEDDINGS_PROVIDER, EMBEDDING_MODEL) or models["embedding"]
-            )
-            if not faults and not {models["llm"], models["embedding"]} <= set(listed):
-                raise DataPlaneError(
-                    f"Llama Stack at {urls['llamastack']} is up but does not list both "
-                    f"{models['llm']} and {models['embedding']}; it lists {sorted(listed)}; "
-                    f"log: {self.logs / 'llamastack.log'}"
-                )
-        except DataPlaneError as error:
-            if not faults:
-                raise
-            down["llamastack"] = str(error).split("\n", 1)[0]
+        if why:
+            down["llamastack"] = why
         endpoints = Endpoints(
             services=urls,
             models=models,
@@ -517,6 +500,38 @@ class DataPlane:
         if record["started"] is None:  # gone before it could be recorded: nothing to match
             return []
         return _group_members(int(record["pid"]), int(record["started"]))
+
+
+def settle_llamastack(
+    url: str, faults: Collection[str], await_ready: Callable[[], None], log_hint: str = ""
+) -> tuple[str | None, Models, str | None]:
+    """Wait for Llama Stack, then read its version and the ids it lists for the two models:
+    (version, models, None). Under faults, a Llama Stack that does not come up or list them
+    gives (None, models, why) instead of raising."""
+    models = Models(
+        llm=f"{VLLM_PROVIDER}/{LLM_MODEL}",
+        llm_served=LLM_MODEL,
+        embedding=f"{EMBEDDINGS_PROVIDER}/{EMBEDDING_MODEL}",
+        embedding_served=EMBEDDING_MODEL,
+        embedding_dimension=EMBEDDING_DIMENSION,
+    )
+    try:
+        await_ready()
+        version, listed = _stack_facts(url)
+        models["llm"] = _listed_id(listed, VLLM_PROVIDER, LLM_MODEL) or models["llm"]
+        models["embedding"] = (
+            _listed_id(listed, EMBEDDINGS_PROVIDER, EMBEDDING_MODEL) or models["embedding"]
+        )
+        if not faults and not {models["llm"], models["embedding"]} <= set(listed):
+            raise DataPlaneError(
+                f"Llama Stack at {url} is up but does not list both {models['llm']} and "
+                f"{models['embedding']}; it lists {sorted(listed)}{log_hint}"
+            )
+    except DataPlaneError as error:
+        if not faults:
+            raise
+        return None, models, str(error).split("\n", 1)[0]
+    return version, models, None
 
 
 def llamastack_config(data_dir: Path, port: int, wiring: Mapping[str, str]) -> dict[str, Any]:
