@@ -22,6 +22,10 @@ from llama_stack_client import InternalServerError, LlamaStackClient
 from pymilvus import MilvusClient
 
 from stagecheck.config import load_settings
+from stagecheck.engine import docling
+from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine.outcome import StepFailure
+from stagecheck.errors import CannotRunHere
 from stagecheck.sandbox.dataplane import (
     DOCLING_OFFLINE_OPTIONS,
     EMBEDDING_DIMENSION,
@@ -191,7 +195,7 @@ def test_unknown_fault_is_refused(tmp_path: Path) -> None:
 
 def test_endpoints_file_holds_what_start_returned(plane: DataPlane, endpoints: Endpoints) -> None:
     assert json.loads(plane.endpoints_file.read_text()) == endpoints
-    services = {"milvus", "llm", "embeddings", "llamastack", "s3", "docling"}
+    services = {"milvus", "llm", "embeddings", "llamastack", "s3", "docling", "kfp"}
     assert set(endpoints["services"]) == services
     assert endpoints["faults"] == [] and endpoints["down"] == {}
     assert endpoints["models"]["llm"] == "vllm/smollm2-135m"
@@ -364,6 +368,34 @@ def test_docling_without_the_offline_options_needs_model_weights(
     assert response.status_code == 404  # the failed task leaves no result to return
     log = (plane.logs / "docling.log").read_text()
     assert "docling-layout-heron" in log and "outgoing traffic has been disabled" in log
+
+
+def test_the_docling_steps_pass_with_the_options_and_explain_a_failed_task(
+    endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """The engine behind the Docling steps, against the real server: green with the sandbox's
+    options, red with the failed task's cause without them (the models it cannot load)."""
+    server = Endpoint("docling", endpoints["services"]["docling"], True, "sandbox")
+    page = tmp_path / "zorbia.html"
+    page.write_text(f"<html><body><p>{ZORBIA}</p></body></html>")
+    assert docling.healthy(server) == "1.38.2"
+    options = {"docling_convert_options": json.dumps(DOCLING_OFFLINE_OPTIONS)}
+    assert "Quandel" in docling.converts(server, options, page, "Quandel")
+    with pytest.raises(StepFailure) as caught:
+        docling.converts(server, {}, page, "Quandel")
+    message = str(caught.value)
+    assert "HTTP 404 from /v1/convert/source: Task result not found" in message, message
+    assert "the conversion task failed inside the server" in message
+    with pytest.raises(CannotRunHere, match="docling_convert = 'no'"):
+        docling.converts(server, {"docling_convert": "no"}, page, "Quandel")
+
+
+def test_the_pipelines_standin_answers_every_caller_without_a_token_with_401(
+    endpoints: Endpoints,
+) -> None:
+    response = httpx.get(f"{endpoints['services']['kfp']}/apis/v2beta1/healthz")
+    assert response.status_code == 401
+    assert response.headers["server"].startswith("kfp-api-standin")
 
 
 def test_stop_leaves_no_process_and_no_port(plane: DataPlane, endpoints: Endpoints) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from minio import Minio
+from pytest_bdd.scenario import make_python_name
 
 from stagecheck.config import load_settings
 from stagecheck.sandbox.cli import start, stop
@@ -47,9 +48,11 @@ def stage2_run(
     keep_keys: bool = False,
     extra: tuple[str, ...] = (),
     forwarded: tuple[str, ...] | None = None,
+    then: Callable[[ControlPlane, list[str], Path], None] | None = None,
 ) -> Iterator[Run]:
     """The stage-2 features on the variant; with ``forwarded`` (pytest arguments), a second run
-    reaching the services through port-forwards instead of their loopback URLs."""
+    reaching the services through port-forwards instead of their loopback URLs; ``then`` runs
+    with the plane, the run's arguments and the folder before the sandbox stops."""
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{fault or 'healthy'}")
     cache = load_settings(ROOT).cache_dir
     RUN_DIRS[fault or "healthy"] = tmp
@@ -65,6 +68,8 @@ def stage2_run(
             FORWARDED[fault or "healthy"] = run_pytest(
                 [*args[:4], *forwarded], _fresh(tmp / "forwarded"), VIA_PORT_FORWARD
             )
+        if then is not None:
+            then(plane, args[:4], tmp)
         yield run
     finally:
         stop(ROOT, cache, plane)
@@ -94,7 +99,8 @@ def milvus_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     )
 
 
-PROBE_SCENARIO = "Llama Stack reaches the model server from inside the mesh"
+PROBE_SCENARIO = make_python_name("Llama Stack reaches the model server from inside the mesh")
+BUCKET_SCENARIO = make_python_name("A bucket is ensured for the length of the scenario")
 
 
 def test_the_healthy_sandbox_is_green(healthy: Run) -> None:
@@ -108,7 +114,7 @@ def test_the_healthy_sandbox_is_green(healthy: Run) -> None:
 
 
 def test_the_connectivity_probe_says_it_cannot_run_on_the_sandbox(healthy: Run) -> None:
-    result = healthy.result(PROBE_SCENARIO)
+    result = healthy.scenarios[PROBE_SCENARIO]
     assert result.outcome == "skipped"  # not passed: a kwok pod runs nothing
     assert "runs containers" in result.message and "run this scenario against a kind or live" in (
         result.message
@@ -118,7 +124,8 @@ def test_the_connectivity_probe_says_it_cannot_run_on_the_sandbox(healthy: Run) 
 def test_the_healthy_sandbox_is_green_through_port_forwards(healthy: Run) -> None:
     """What a kind user gets: every service reached through the API server to its pod."""
     forwarded = FORWARDED["healthy"]
-    assert forwarded.scenarios.keys() == healthy.scenarios.keys(), forwarded.output[-2000:]
+    stage2 = healthy.scenarios.keys() - {BUCKET_SCENARIO}
+    assert forwarded.scenarios.keys() == stage2, forwarded.output[-2000:]
     failed = {
         n: r.message
         for n, r in forwarded.scenarios.items()
@@ -197,8 +204,42 @@ def test_milvus_down_turns_the_vector_round_trip_red(milvus_down: Run) -> None:
 @pytest.fixture(scope="module")
 def wrong_s3_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Path]]:
     tmp = tmp_path_factory.mktemp("s3")
-    for run in stage2_run(tmp, "dspa-wrong-credentials", keep_keys=True):
+    for run in stage2_run(
+        tmp, "dspa-wrong-credentials", keep_keys=True, then=revoke_pipelines_access
+    ):
         yield run, tmp
+
+
+REVOKED: dict[str, Run] = {}
+
+
+def revoke_pipelines_access(plane: ControlPlane, args: list[str], tmp: Path) -> None:
+    """The workload account loses its binding to the route's role; the pipelines run again."""
+    kube = plane.connect()
+    try:
+        kube.delete(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/private-ai-demo/rolebindings/"
+            "ds-pipeline-user-access-dspa-rag-workload"
+        )
+    finally:
+        kube.close()
+    REVOKED["run"] = run_pytest([*args, FEATURES, "-m", "pipelines"], _fresh(tmp / "revoked"))
+
+
+def test_a_revoked_route_access_turns_the_pipelines_api_red_with_the_missing_role(
+    wrong_s3_key: tuple[Run, Path],
+) -> None:
+    result = REVOKED["run"].result("The pipelines API answers through its route")
+    assert result.outcome == "failed"
+    for fragment in [
+        "pipelines API of DataSciencePipelinesApplication private-ai-demo/dspa",
+        "HTTP 403: user system:serviceaccount:private-ai-demo:rag-workload-sa may not get",
+        "ServiceAccount private-ai-demo/rag-workload-sa is authenticated but may not use the "
+        "route; grant it the role ds-pipeline-user-access-dspa",
+    ]:
+        assert fragment in result.message, result.message
+    ready = REVOKED["run"].result("The pipelines application and its components are ready")
+    assert ready.outcome == "passed"
 
 
 def test_a_wrong_s3_key_turns_the_bucket_check_red_without_showing_it(
