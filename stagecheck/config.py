@@ -193,6 +193,12 @@ def _target_from_entry(
     variables = {str(k): str(v) for k, v in dict(entry.get("vars", {})).items()}
     variables.setdefault("namespace", namespace)
     endpoints = {str(k): str(v) for k, v in dict(entry.get("endpoints", {})).items()}
+    for endpoint, spec in endpoints.items():
+        if not (spec.startswith(("http://", "https://", "route:")) or PORT_FORWARD.match(spec)):
+            raise ConfigError(
+                f"target {name!r}: endpoint {endpoint} = {spec!r}; use a URL (https://...), "
+                "route:NAME, port-forward:service/NAME:PORT[/PATH] or port-forward:pod/NAME:PORT"
+            )
     insecure = frozenset(str(n) for n in entry.get("insecure-endpoints", []))
     auth = {str(k): str(v) for k, v in dict(entry.get("endpoint-auth", {})).items()}
     for endpoint, source in auth.items():
@@ -248,6 +254,11 @@ def _target_from_entry(
 
 # The sandbox's data plane names its services after what runs; features name them after the
 # role they play in the stage.
+# How an endpoint is reached through a port-forward (see engine.endpoints).
+PORT_FORWARD = re.compile(
+    r"port-forward:(?P<kind>service|svc|pod)/(?P<name>[a-z0-9.-]+):(?P<port>[A-Za-z0-9-]+)"
+    r"(?P<path>/.*)?$"
+)
 ENDPOINT_AUTH = re.compile(
     r"^(kubeconfig|none|serviceaccount:[a-z0-9.-]+|env:[A-Za-z_][A-Za-z0-9_]*)$"
 )

@@ -72,3 +72,26 @@ def test_a_broken_config_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "stagecheck.toml").write_text("default-target = \n")
     with pytest.raises(ConfigError, match="stagecheck.toml is not valid TOML"):
         load_settings(tmp_path, env={})
+
+
+def test_an_endpoint_that_is_no_url_route_or_port_forward_is_refused_at_start(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "stagecheck.toml").write_text(
+        '[targets.kind]\ntype = "kind"\n'
+        'endpoints = { milvus = "port-forward:deployment/milvus:19530" }\n'
+    )
+    with pytest.raises(ConfigError, match="endpoint milvus = 'port-forward:deployment/milvus"):
+        load_settings(tmp_path, env={"HOME": str(tmp_path)}, target_option="kind")
+
+
+def test_endpoint_auth_sources_are_checked_and_the_sandbox_calls_pipelines_as_its_workload(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "stagecheck.toml").write_text(
+        '[targets.dev]\ntype = "cluster"\ncontext = "c"\nendpoint-auth = { pipelines = "oc" }\n'
+    )
+    with pytest.raises(ConfigError, match="endpoint-auth pipelines = 'oc'"):
+        load_settings(tmp_path, env={"HOME": str(tmp_path)}, target_option="dev")
+    sandbox = load_settings(tmp_path, env={"STAGECHECK_CACHE": str(tmp_path)}).target
+    assert sandbox.endpoint_auth == {"pipelines": "serviceaccount:rag-workload-sa"}

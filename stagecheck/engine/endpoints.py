@@ -16,14 +16,13 @@ the target lists the endpoint in ``insecure-endpoints``. Port-forwards live unti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from stagecheck.config import Target
+from stagecheck.config import PORT_FORWARD, Target
 from stagecheck.errors import StagecheckError, UnknownKind
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
@@ -31,10 +30,6 @@ from stagecheck.kube.portforward import PortForward, PortForwardError
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 TOKEN_SECONDS = 600  # a TokenRequest's lifetime: long enough for one run
-PORT_FORWARD = re.compile(
-    r"port-forward:(?P<kind>service|svc|pod)/(?P<name>[a-z0-9.-]+):(?P<port>[A-Za-z0-9-]+)"
-    r"(?P<path>/.*)?$"
-)
 
 
 class EndpointError(StagecheckError):
@@ -100,8 +95,8 @@ class Endpoints:
             raise EndpointError(
                 f"no {name!r} endpoint for {self._target.describe()}: no URL is configured and "
                 f"there is no Route {route} in {self._target.namespace}; add "
-                f'[targets.{self._target.name}.endpoints] {name} = "https://..." or '
-                f'"route:NAME" to stagecheck.toml'
+                f'[targets.{self._target.name}.endpoints] {name} = "https://...", '
+                f'"route:NAME" or "port-forward:service/NAME:PORT" to stagecheck.toml'
                 + (" (is the sandbox's data plane up? scripts/sandbox up)"
                    if self._target.type == "sandbox" else "")
             )  # fmt: skip
