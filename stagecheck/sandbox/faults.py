@@ -86,6 +86,12 @@ def _milvus_crash_loops(kube: Kube) -> None:
         kube.patch(f"{path}/{pod['metadata']['name']}/status", {"status": status})
 
 
+def _pipelines_access_not_granted(docs: Docs) -> Docs:
+    """The stage's workload account was never bound to the pipelines route's role."""
+    binding = _find(docs, "RoleBinding", "ds-pipeline-user-access-dspa-rag-workload")
+    return [d for d in docs if d is not binding]
+
+
 FAULTS = {
     f.name: f
     for f in (
@@ -108,6 +114,14 @@ FAULTS = {
             ),
             change_world=lambda docs: docs,
             values={"s3_secret_key": "not-the-key-the-store-knows"},
+        ),
+        Fault(
+            name="pipelines-access-not-granted",
+            description=(
+                "the stage's workload account is not bound to the pipelines route's role "
+                "(ds-pipeline-user-access-dspa), so the pipelines API refuses its token"
+            ),
+            change_world=_pipelines_access_not_granted,
         ),
         Fault(
             name="milvus-down",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,11 +48,9 @@ def stage2_run(
     keep_keys: bool = False,
     extra: tuple[str, ...] = (),
     forwarded: tuple[str, ...] | None = None,
-    then: Callable[[ControlPlane, list[str], Path], None] | None = None,
 ) -> Iterator[Run]:
     """The stage-2 features on the variant; with ``forwarded`` (pytest arguments), a second run
-    reaching the services through port-forwards instead of their loopback URLs; ``then`` runs
-    with the plane, the run's arguments and the folder before the sandbox stops."""
+    reaching the services through port-forwards instead of their loopback URLs."""
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{fault or 'healthy'}")
     cache = load_settings(ROOT).cache_dir
     RUN_DIRS[fault or "healthy"] = tmp
@@ -68,8 +66,6 @@ def stage2_run(
             FORWARDED[fault or "healthy"] = run_pytest(
                 [*args[:4], *forwarded], _fresh(tmp / "forwarded"), VIA_PORT_FORWARD
             )
-        if then is not None:
-            then(plane, args[:4], tmp)
         yield run
     finally:
         stop(ROOT, cache, plane)
@@ -204,32 +200,20 @@ def test_milvus_down_turns_the_vector_round_trip_red(milvus_down: Run) -> None:
 @pytest.fixture(scope="module")
 def wrong_s3_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Path]]:
     tmp = tmp_path_factory.mktemp("s3")
-    for run in stage2_run(
-        tmp, "dspa-wrong-credentials", keep_keys=True, then=revoke_pipelines_access
-    ):
+    for run in stage2_run(tmp, "dspa-wrong-credentials", keep_keys=True):
         yield run, tmp
 
 
-REVOKED: dict[str, Run] = {}
+@pytest.fixture(scope="module")
+def pipelines_not_granted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    tmp = tmp_path_factory.mktemp("pipelines")
+    yield from stage2_run(tmp, "pipelines-access-not-granted", extra=("-m", "pipelines"))
 
 
-def revoke_pipelines_access(plane: ControlPlane, args: list[str], tmp: Path) -> None:
-    """The workload account loses its binding to the route's role; the pipelines run again."""
-    kube = plane.connect()
-    try:
-        kube.delete(
-            "/apis/rbac.authorization.k8s.io/v1/namespaces/private-ai-demo/rolebindings/"
-            "ds-pipeline-user-access-dspa-rag-workload"
-        )
-    finally:
-        kube.close()
-    REVOKED["run"] = run_pytest([*args, FEATURES, "-m", "pipelines"], _fresh(tmp / "revoked"))
-
-
-def test_a_revoked_route_access_turns_the_pipelines_api_red_with_the_missing_role(
-    wrong_s3_key: tuple[Run, Path],
+def test_a_workload_without_the_route_role_turns_the_pipelines_api_red_naming_it(
+    pipelines_not_granted: Run,
 ) -> None:
-    result = REVOKED["run"].result("The pipelines API answers through its route")
+    result = pipelines_not_granted.result("The pipelines API answers through its route")
     assert result.outcome == "failed"
     for fragment in [
         "pipelines API of DataSciencePipelinesApplication private-ai-demo/dspa",
@@ -238,7 +222,7 @@ def test_a_revoked_route_access_turns_the_pipelines_api_red_with_the_missing_rol
         "route; grant it the role ds-pipeline-user-access-dspa",
     ]:
         assert fragment in result.message, result.message
-    ready = REVOKED["run"].result("The pipelines application and its components are ready")
+    ready = pipelines_not_granted.result("The pipelines application and its components are ready")
     assert ready.outcome == "passed"
 
 
