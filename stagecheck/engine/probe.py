@@ -97,9 +97,10 @@ def probe_pod(
     if inject is not None:
         labels["sidecar.istio.io/inject"] = inject
     name = f"stagecheck-probe-{workload['metadata']['name']}"[:50] + "-" + secrets.token_hex(3)
+    # The URL is passed as an argument ($0), never spliced into the script.
     script = (
         f"curl -sS -o /dev/null --max-time {CURL_TIMEOUT_S} -w 'http=%{{http_code}}\\n' "
-        f"'{url}'; echo \"exit=$?\""
+        '"$0"; echo "exit=$?"'
     )
     return {
         "apiVersion": "v1",
@@ -117,7 +118,7 @@ def probe_pod(
         "spec": {
             "serviceAccountName": spec.get("serviceAccountName", "default"),
             "restartPolicy": "Never",
-            "containers": [{"name": PROBE, "image": image, "command": ["sh", "-c", script]}],
+            "containers": [{"name": PROBE, "image": image, "command": ["sh", "-c", script, url]}],
         },
     }
 

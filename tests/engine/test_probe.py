@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from stagecheck.engine import probe
 
 DEPLOYMENT: dict[str, Any] = {
@@ -38,7 +40,9 @@ def test_the_probe_carries_the_workloads_identity_and_mesh_settings_only() -> No
     assert "prometheus.io/scrape" not in meta["annotations"]
     assert "holdApplicationUntilProxyStarts" in meta["annotations"]["proxy.istio.io/config"]
     assert spec["restartPolicy"] == "Never"
-    assert URL in spec["containers"][0]["command"][-1]
+    command = spec["containers"][0]["command"]
+    assert command[:2] == ["sh", "-c"] and command[-1] == URL  # an argument, not in the script
+    assert URL not in command[2] and '"$0"' in command[2]
 
 
 def pod_with(*containers: str) -> dict[str, Any]:
@@ -74,3 +78,36 @@ def test_a_mesh_denial_names_the_authorization_policy() -> None:
         seen = probe.judge("llama-stack", URL, verdict, workload_has_sidecar=True)
         assert not seen.ok and seen.actual.startswith(f"HTTP {status}")
         assert seen.cause and "AuthorizationPolicy denies" in seen.cause
+
+
+def test_the_probe_script_run_here_with_real_curl_reads_back_its_verdict() -> None:
+    """The pod's command, run on this machine with curl, against a real server and a closed
+    port: what the verdict reads is what curl printed."""
+    import http.server
+    import shutil
+    import subprocess
+    import threading
+
+    from stagecheck.sandbox.controlplane import free_ports
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed here")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (closed,) = free_ports(1)
+    try:
+        seen = {}
+        for name, url in [
+            ("open", f"http://127.0.0.1:{server.server_address[1]}/it's"),
+            ("closed", f"http://127.0.0.1:{closed}/"),
+        ]:
+            command = probe.probe_pod(DEPLOYMENT, url, "run-1")["spec"]["containers"][0]["command"]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            seen[name] = probe.read_verdict(done.stderr + done.stdout, pod_with("probe"))
+    finally:
+        server.shutdown()
+    assert seen["open"].curl_exit == 0 and seen["open"].http_status == 404  # no such file
+    assert seen["open"].reached
+    assert seen["closed"].curl_exit == 7 and seen["closed"].http_status is None
+    assert "Failed to connect" in seen["closed"].curl_error
+    assert not probe.judge("llama-stack", "u", seen["closed"], False).ok
