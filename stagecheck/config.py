@@ -273,24 +273,26 @@ SANDBOX_SERVICE_ROLES = {
 }
 
 
-def _sandbox_forwards(path: Path) -> dict[str, str]:
-    """The sandbox's ``port-forward:`` endpoint specs (none when it is not up)."""
+def _sandbox_state(path: Path) -> dict[str, Any]:
+    """A state file the running sandbox wrote (empty when it is not up)."""
     if not path.exists():
         return {}
     try:
-        return {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
+        return dict(json.loads(path.read_text()))
     except ValueError as error:
         raise ConfigError(f"{path} is not valid JSON: {error}") from None
+
+
+def _sandbox_forwards(path: Path) -> dict[str, str]:
+    """The sandbox's ``port-forward:`` endpoint specs (none when it is not up)."""
+    return {str(k): str(v) for k, v in _sandbox_state(path).items()}
 
 
 def _sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Endpoints and model names of the running sandbox data plane (none when it is not up)."""
-    if not path.exists():
+    found = _sandbox_state(path)
+    if not found:
         return {}, {}
-    try:
-        found = json.loads(path.read_text())
-    except ValueError as error:
-        raise ConfigError(f"{path} is not valid JSON: {error}") from None
     services = found.get("services", {})
     endpoints = {
         role: services[name] for name, role in SANDBOX_SERVICE_ROLES.items() if name in services

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from stagecheck.engine.endpoints import Endpoint
-from stagecheck.engine.outcome import Observation, StepFailure
+from stagecheck.engine.outcome import fail
 from stagecheck.errors import CannotRunHere, ConfigError
 
 CONVERT = "/v1/convert/source"
@@ -32,9 +32,9 @@ def healthy(endpoint: Endpoint) -> str:
             version = http.get("/version")
     except httpx.HTTPError as error:
         actual = f"{endpoint.describe()} does not answer: {error}"
-        raise _fail(subject, "/health to answer", actual) from None
+        raise fail(subject, "/health to answer", actual) from None
     if health.status_code != 200 or _json(health).get("status") != "ok":
-        raise _fail(
+        raise fail(
             subject,
             '/health to answer {"status": "ok"}',
             f"HTTP {health.status_code}: {health.text[:200]}",
@@ -66,11 +66,11 @@ def converts(endpoint: Endpoint, variables: Mapping[str, str], document: Path, t
         with endpoint.client() as http:
             response = http.post(CONVERT, json=body)
     except httpx.HTTPError as error:
-        raise _fail(subject, expected, f"{endpoint.describe()} does not answer: {error}") from None
+        raise fail(subject, expected, f"{endpoint.describe()} does not answer: {error}") from None
     found = _json(response)
     if response.status_code != 200:
         detail = found.get("detail") or response.text[:300]
-        raise _fail(
+        raise fail(
             subject,
             expected,
             f"HTTP {response.status_code} from {CONVERT}: {detail}",
@@ -83,9 +83,9 @@ def converts(endpoint: Endpoint, variables: Mapping[str, str], document: Path, t
     markdown = str((found.get("document") or {}).get("md_content") or "")
     if status not in ("success", "partial_success"):
         errors = "; ".join(str(e.get("error_message", e)) for e in found.get("errors") or [])
-        raise _fail(subject, expected, f"status {status}" + (f": {errors}" if errors else ""))
+        raise fail(subject, expected, f"status {status}" + (f": {errors}" if errors else ""))
     if text not in markdown:
-        raise _fail(subject, expected, f"Markdown without it: {markdown[:300]!r}")
+        raise fail(subject, expected, f"Markdown without it: {markdown[:300]!r}")
     return markdown
 
 
@@ -108,7 +108,3 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
-
-
-def _fail(subject: str, expected: str, actual: str, cause: str | None = None) -> StepFailure:
-    return StepFailure(subject, expected, Observation(ok=False, actual=actual, cause=cause))

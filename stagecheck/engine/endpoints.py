@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from stagecheck.config import PORT_FORWARD, Target
+from stagecheck.engine.checks import pod_is_ready
 from stagecheck.errors import StagecheckError, UnknownKind
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
@@ -187,7 +188,7 @@ class Endpoints:
             f"/api/v1/namespaces/{namespace}/pods",
             params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
         )["items"]
-        ready = sorted((p for p in pods if _ready(p)), key=lambda p: p["metadata"]["name"])
+        ready = sorted((p for p in pods if pod_is_ready(p)), key=lambda p: p["metadata"]["name"])
         if not ready:
             seen = ", ".join(
                 f"{p['metadata']['name']} ({p.get('status', {}).get('phase', '?')}, not Ready)"
@@ -214,11 +215,6 @@ class Endpoints:
             return None
         scheme = "https" if route.get("spec", {}).get("tls") else "http"
         return f"{scheme}://{host}"
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = pod.get("status", {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _container_port(pod: dict[str, Any], port: str) -> int:

@@ -67,6 +67,11 @@ class StepFailure(AssertionError):
         return self.message()
 
 
+def fail(subject: str, expected: str, actual: str, cause: str | None = None) -> StepFailure:
+    """A red step seen once (no wait, no evidence): a probe of a service, for instance."""
+    return StepFailure(subject, expected, Observation(ok=False, actual=actual, cause=cause))
+
+
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None

@@ -7,7 +7,7 @@ import httpx
 
 from stagecheck.config import Target
 from stagecheck.engine.endpoints import BearerToken, Endpoint, Endpoints
-from stagecheck.engine.outcome import Observation, StepFailure
+from stagecheck.engine.outcome import fail
 
 HEALTHZ = "/apis/v2beta1/healthz"
 
@@ -23,7 +23,7 @@ def api_healthy(target: Target, endpoints: Endpoints, dspa: str) -> dict[str, ob
         with endpoint.client() as http:
             response = http.get(HEALTHZ, headers=headers, follow_redirects=False)
     except httpx.HTTPError as error:
-        raise _fail(
+        raise fail(
             subject,
             expected,
             f"{endpoint.describe()} does not answer: {type(error).__name__}: {error}",
@@ -34,10 +34,10 @@ def api_healthy(target: Target, endpoints: Endpoints, dspa: str) -> dict[str, ob
         try:
             return dict(response.json())
         except ValueError:
-            raise _fail(
+            raise fail(
                 subject, expected, f"HTTP 200 but not JSON: {response.text[:200]!r}"
             ) from None
-    raise _fail(
+    raise fail(
         subject,
         expected,
         f"HTTP {response.status_code}{_said(response)}",
@@ -85,7 +85,3 @@ def _said(response: httpx.Response) -> str:
     if isinstance(body, dict) and (message := body.get("message") or body.get("error")):
         return f": {message}"
     return ""
-
-
-def _fail(subject: str, expected: str, actual: str, cause: str | None = None) -> StepFailure:
-    return StepFailure(subject, expected, Observation(ok=False, actual=actual, cause=cause))

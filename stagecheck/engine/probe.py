@@ -21,6 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from stagecheck.engine.checks import condition, container_names
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.provision import MANAGED_BY, RUN_LABEL
 from stagecheck.errors import CannotRunHere, KubeApiError, StagecheckError
@@ -67,7 +68,8 @@ def runs_containers(kube: Kube) -> str | None:
     real = [
         n
         for n in nodes
-        if not (n["metadata"].get("annotations") or {}).get(KWOK_NODE) and _node_ready(n)
+        if not (n["metadata"].get("annotations") or {}).get(KWOK_NODE)
+        and (condition(n, "Ready") or {}).get("status") == "True"
     ]
     if not real:
         return (
@@ -76,11 +78,6 @@ def runs_containers(kube: Kube) -> str | None:
             "this scenario against a kind or live cluster"
         )
     return None
-
-
-def _node_ready(node: JsonObject) -> bool:
-    conditions = node.get("status", {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def probe_pod(
@@ -130,13 +127,11 @@ def read_verdict(log: str, pod: JsonObject) -> Verdict:
     status = int(code) if code.isdigit() and code != "000" else None
     exit_code = int(values["exit"]) if values.get("exit", "").isdigit() else -1
     errors = [line for line in log.splitlines() if line.startswith("curl:")]
-    containers = [c["name"] for c in pod["spec"].get("containers", [])]
-    containers += [c["name"] for c in pod["spec"].get("initContainers", [])]
     return Verdict(
         status,
         exit_code,
         errors[0] if errors else CURL_ERRORS.get(exit_code, ""),
-        SIDECAR in containers,
+        SIDECAR in container_names(pod),
     )
 
 
@@ -182,8 +177,7 @@ def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, 
         with suppress(KubeApiError):  # already gone
             kube.delete(f"{path}/{name}")
     verdict = read_verdict(log, finished)
-    template = deployment["spec"]["template"]["spec"]
-    workload_sidecar = SIDECAR in [c["name"] for c in template.get("containers", [])]
+    workload_sidecar = SIDECAR in container_names(deployment["spec"]["template"])
     observation = judge(workload, url, verdict, workload_sidecar)
     if not observation.ok:
         raise StepFailure(

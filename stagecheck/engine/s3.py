@@ -16,7 +16,7 @@ from minio.error import S3Error
 from stagecheck.config import Target
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.kubernetes import Cluster
-from stagecheck.engine.outcome import Observation, StepFailure
+from stagecheck.engine.outcome import StepFailure, fail
 from stagecheck.errors import KubeApiError, StagecheckError
 
 AUTH_ERRORS = frozenset(
@@ -77,9 +77,9 @@ def bucket_reachable(endpoint: Endpoint, credentials: Credentials, bucket: str) 
     except S3Error as error:
         raise _failure(subject, expected, error, credentials) from None
     except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise _fail(subject, expected, f"{endpoint.describe()} does not answer: {error}") from None
+        raise fail(subject, expected, f"{endpoint.describe()} does not answer: {error}") from None
     if not exists:
-        raise _fail(subject, expected, "no such bucket", "create it (deploy.sh's first step)")
+        raise fail(subject, expected, "no such bucket", "create it (deploy.sh's first step)")
 
 
 def ensure_bucket(endpoint: Endpoint, credentials: Credentials, bucket: str) -> bool:
@@ -104,18 +104,14 @@ def remove_bucket(endpoint: Endpoint, credentials: Credentials, bucket: str) -> 
 
 def _failure(subject: str, expected: str, error: S3Error, credentials: Credentials) -> StepFailure:
     if error.code in AUTH_ERRORS:
-        return _fail(
+        return fail(
             subject,
             expected,
             f"authentication failed: {error.code}",
             f"the keys in {credentials.origin} are not accepted by the object store "
             f"(access key {credentials.access_key}); fix the Secret or the store's identity",
         )
-    return _fail(subject, expected, f"{error.code}: {error.message}")
-
-
-def _fail(subject: str, expected: str, actual: str, cause: str | None = None) -> StepFailure:
-    return StepFailure(subject, expected, Observation(ok=False, actual=actual, cause=cause))
+    return fail(subject, expected, f"{error.code}: {error.message}")
 
 
 def dspa_storage(cluster: Cluster, name: str, namespace: str) -> dict[str, Any]:

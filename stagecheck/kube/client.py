@@ -118,15 +118,7 @@ class Kube:
 
     def get_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
         """A plain-text read, such as a pod's log."""
-        try:
-            response = self._http.get(path, params=params)
-        except httpx.TransportError as error:
-            raise TargetUnreachable(
-                f"{self.target.describe()} did not answer GET {path}: {error}"
-            ) from None
-        if response.status_code >= 400:
-            raise self._error("GET", path, response)
-        return response.text
+        return self._request("GET", path, params=params).text
 
     def get_or_none(self, path: str) -> JsonObject | None:
         try:
@@ -206,14 +198,19 @@ class Kube:
         return self._send(method, path, params=params, content=content, headers=headers)
 
     # -- transport ---------------------------------------------------------------------------
-    def _send(
+    def _send(self, method: str, path: str, **options: Any) -> JsonObject:
+        """A request whose answer is JSON (``options`` as for ``_request``)."""
+        response = self._request(method, path, **options)
+        return response.json() if response.content else {}
+
+    def _request(
         self,
         method: str,
         path: str,
         params: Mapping[str, str] | None = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> JsonObject:
+    ) -> httpx.Response:
         try:
             response = self._http.request(
                 method, path, params=params, content=content, headers=headers
@@ -224,7 +221,7 @@ class Kube:
             ) from None
         if response.status_code >= 400:
             raise self._error(method, path, response)
-        return response.json() if response.content else {}
+        return response
 
     @staticmethod
     def _error(method: str, path: str, response: httpx.Response) -> KubeApiError:
