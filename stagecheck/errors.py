@@ -11,14 +11,35 @@ class ConfigError(StagecheckError):
     """The run's configuration is wrong: unknown target, missing kubeconfig or context."""
 
 
+class KubeconfigError(ConfigError):
+    """A kubeconfig that cannot be used: not YAML, a field of the wrong type, a context that is
+    not there, or something stagecheck cannot do (named, never with its value)."""
+
+
 class TargetUnreachable(StagecheckError):
     """The selected target's API server did not answer."""
+
+
+class ServerNotTrusted(TargetUnreachable):
+    """The API server answered, but its certificate is not one the kubeconfig trusts."""
+
+
+class CredentialError(StagecheckError):
+    """No credential could be had: a token file unreadable, an exec plugin missing or failing."""
 
 
 class KubeApiError(StagecheckError):
     """The Kubernetes API answered with an error status."""
 
-    def __init__(self, method: str, path: str, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        reason: str,
+        message: str,
+        explanation: str | None = None,
+    ) -> None:
         self.method, self.path, self.status, self.reason, self.api_message = (
             method,
             path,
@@ -26,11 +47,19 @@ class KubeApiError(StagecheckError):
             reason,
             message,
         )
-        super().__init__(f"{method} {path} -> HTTP {status} {reason}: {message}")
+        super().__init__(explanation or f"{method} {path} -> HTTP {status} {reason}: {message}")
 
 
 class NotFound(KubeApiError):
     """HTTP 404 from the API."""
+
+
+class Unauthorized(KubeApiError):
+    """HTTP 401: the API server did not accept the run's credentials."""
+
+
+class Forbidden(KubeApiError):
+    """HTTP 403: the credentials were accepted, but that user may not do this."""
 
 
 class WriteRefused(StagecheckError):

@@ -23,8 +23,11 @@ from stagecheck.config import Settings, load_settings
 from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.engine.provision import Planned
 from stagecheck.errors import CannotRunHere, ConfigError, StagecheckError
+from stagecheck.kube.kubeconfig import ClusterAccess, load_access
 
 SETTINGS = pytest.StashKey[Settings]()
+# The target's kubeconfig as read at start, or why it cannot be used (raised when first needed).
+ACCESS = pytest.StashKey[ClusterAccess | StagecheckError]()
 FAILED_STEP = pytest.StashKey[str]()
 CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
@@ -69,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as error:
         raise pytest.UsageError(f"stagecheck: {error}") from None
+    try:
+        config.stash[ACCESS] = load_access(config.stash[SETTINGS].target)
+    except StagecheckError as error:
+        config.stash[ACCESS] = error
     global _current_config
     _current_config = config
     # Clients log every request at INFO (some libraries turn that on when imported): a red
@@ -92,18 +99,35 @@ def scenario_passed(item: pytest.Item) -> bool:
 _current_config: pytest.Config | None = None
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash[SETTINGS]
     writes = "writes allowed" if settings.target.allow_writes else "read-only"
     mode = ", plan only" if settings.run.plan else ""
-    return (
+    lines = [
         f"stagecheck: {settings.target.describe()}, {writes}{mode}; run {settings.run.id} "
         f"(cleanup {settings.run.cleanup})"
-    )
+    ]
+    access = config.stash[ACCESS]
+    if isinstance(access, ClusterAccess):
+        lines.append(
+            f"stagecheck: {access.server} as {access.describe_credentials()}; "
+            f"{access.describe_tls()}"
+        )
+        if not access.verifies_tls:
+            lines.append(f"stagecheck: WARNING: {access.describe_tls()}")
+    return lines
 
 
 def settings_of(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS]
+
+
+def access_of(config: pytest.Config) -> ClusterAccess:
+    """The target's kubeconfig as read at start; raises what made it unusable."""
+    access = config.stash[ACCESS]
+    if isinstance(access, StagecheckError):
+        raise access
+    return access
 
 
 # -- collecting .feature files -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from pytest_bdd.scenario import make_python_name
 
+from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,3 +106,28 @@ def audit_events(plane: ControlPlane, run: str) -> list[dict[str, object]]:
     time.sleep(1.2)  # the audit log is written in batches of up to a second
     lines = plane.audit_log.read_text().splitlines()
     return [e for e in map(json.loads, lines) if f"run/{run}" in e.get("userAgent", "")]
+
+
+def issue_token(kube: Kube, namespace: str, account: str) -> str:
+    """A real, short-lived token of a ServiceAccount (a TokenRequest)."""
+    issued = kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
+    return str(issued["status"]["token"])
+
+
+def token_kubeconfig(plane: ControlPlane, path: Path, user: dict[str, object]) -> Path:
+    """The plane's kubeconfig with its client certificate replaced by ``user`` (a token, a
+    tokenFile or an exec plugin): what `oc login` or a ServiceAccount kubeconfig looks like."""
+    config = yaml.safe_load(plane.kubeconfig.read_text())
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    config["users"] = [{"name": "token-user", "user": user}]
+    context["context"]["user"] = "token-user"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def usernames(events: list[dict[str, object]]) -> set[str]:
+    return {str(e["user"]["username"]) for e in events}  # type: ignore[index]

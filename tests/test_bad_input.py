@@ -89,3 +89,37 @@ def test_an_unknown_step_fails_its_scenario_with_the_step(tmp_path: Path) -> Non
     assert (
         'Step definition is not found: Then "the stage namespace exist". Line 4' in result.message
     )
+
+
+def test_a_kubeconfig_that_is_not_yaml_is_one_sentence_without_its_contents(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "kc"
+    config.write_text("users:\n- name: u\n  user: {token: canary-token-value\n")
+    run = run_pytest([FEATURE, "--target", "cluster:dev", "--kubeconfig", str(config)], tmp_path)
+    assert run.returncode == 3
+    assert f"stagecheck: kubeconfig {config} is not valid YAML at line " in run.output
+    assert "Traceback" not in run.output and "canary-token-value" not in run.output
+
+
+def test_a_kubeconfig_field_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", {"dev": "c"}, "dev")
+    config.write_text(
+        config.read_text().replace("token: canary-token-value", "token: [canary-token-value]")
+    )
+    run = run_pytest([FEATURE, "--target", "cluster:dev", "--kubeconfig", str(config)], tmp_path)
+    assert run.returncode == 3
+    assert "users[u].user.token must be a string (it is a list)" in run.output
+    assert "Traceback" not in run.output and "canary-token-value" not in run.output
+
+
+def test_an_insecure_cluster_is_said_loudly_in_the_run_header(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", {"dev": "c"}, "dev")
+    config.write_text(
+        config.read_text().replace("server:", "insecure-skip-tls-verify: true\n    server:")
+    )
+    run = run_pytest([FEATURE, "--target", "cluster:dev", "--kubeconfig", str(config)], tmp_path)
+    assert (
+        "stagecheck: https://127.0.0.1:1 as the token of user 'u'; TLS NOT VERIFIED" in run.output
+    )
+    assert "stagecheck: WARNING: TLS NOT VERIFIED: insecure-skip-tls-verify is set" in run.output

@@ -1,39 +1,37 @@
 """A small Kubernetes REST client over httpx, built from one target's kubeconfig context.
 
 Why not the generated client: stagecheck needs any kind (CRDs included) through discovery,
-raw watches it can close promptly, and one place that refuses writes. Credentials come from
-the kubeconfig loader of the ``kubernetes`` package (exec plugins, tokens, client certs).
+raw watches it can close promptly, and one place that refuses writes. How the client reaches
+its server (TLS, proxy, token, exec plugin, client certificate) comes from ``kube.kubeconfig``,
+the one reader of kubeconfigs, and serves requests, watches and port-forward tunnels alike.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import ssl
-import threading
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from kubernetes.client import Configuration
-from kubernetes.config.config_exception import ConfigException
-from kubernetes.config.kube_config import (
-    list_kube_config_contexts,
-    load_kube_config,
-)
 
 from stagecheck.config import Target
 from stagecheck.errors import (
-    ConfigError,
+    Forbidden,
     KubeApiError,
     NotFound,
+    ServerNotTrusted,
     StagecheckError,
     TargetUnreachable,
+    Unauthorized,
     WriteRefused,
 )
-from stagecheck.kube.portforward import PortForward
+from stagecheck.kube.credentials import TokenSource
+from stagecheck.kube.kubeconfig import ClusterAccess, load_access, sandbox_not_running
+from stagecheck.kube.portforward import PortForward, tunnel_configuration
+from stagecheck.kube.tls import PemFiles, ssl_context, untrusted, untrusted_message
 
 JsonObject = dict[str, Any]
 CONNECT_TIMEOUT_S = 3.0
@@ -71,42 +69,50 @@ class WatchStream:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-class _KubeconfigAuth(httpx.Auth):
-    """Adds the bearer token per request, refreshing it through the kubeconfig's hook."""
+class _BearerAuth(httpx.Auth):
+    """Adds the access's bearer token to each request; after a 401, asks its source for a new
+    one (a rotated file, an exec plugin run again) and sends the request once more."""
 
-    def __init__(self, configuration: Any) -> None:
-        self._configuration = configuration
-        self._lock = threading.Lock()
+    def __init__(self, source: TokenSource) -> None:
+        self._source = source
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        with self._lock:
-            token = self._configuration.get_api_key_with_prefix("authorization")
-        if token:
-            request.headers["Authorization"] = token
-        yield request
+        token = self._source.token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401 and self._source.renew(token):
+            request.headers["Authorization"] = f"Bearer {self._source.token()}"
+            yield request
 
 
 class Kube:
     """REST access to one cluster. Writes go through ``_write``, which honours read-only."""
 
-    def __init__(self, http: httpx.Client, target: Target, configuration: Any = None) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        target: Target,
+        access: ClusterAccess | None = None,
+        files: PemFiles | None = None,
+    ) -> None:
         self._http = http
         self.target = target
-        self._configuration = configuration  # the kubeconfig's, for port-forward tunnels
+        self.access = access  # how this client reaches its server (port-forward tunnels too)
+        self._files = files
 
     def bearer_token(self) -> str | None:
         """The kubeconfig context's bearer token (after `oc login`), if it uses one."""
-        if self._configuration is None:
+        if self.access is None or self.access.token is None:
             return None
-        header = self._configuration.get_api_key_with_prefix("authorization")
-        return str(header).removeprefix("Bearer ").strip() or None if header else None
+        return self.access.token.token()
 
     def port_forward(self, namespace: str, pod: str, port: int) -> PortForward:
         """A local listener tunnelled to ``pod:port`` (see kube.portforward); close it after."""
-        if self._configuration is None:
+        if self.access is None or self._files is None:
             raise StagecheckError("this client was built without its kubeconfig: no port-forward")
         agent = self._http.headers.get("User-Agent", "stagecheck")
-        return PortForward(self._configuration, namespace, pod, port, agent)
+        configuration = tunnel_configuration(self.access, self._files)
+        return PortForward(configuration, namespace, pod, port, agent)
 
     # -- reads -------------------------------------------------------------------------------
     def get(
@@ -144,9 +150,7 @@ class Kube:
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as error:
-            raise TargetUnreachable(
-                f"{self.target.describe()} did not answer a watch of {path}: {error}"
-            ) from None
+            raise self._transport_error(f"a watch of {path}", error) from None
         if response.status_code >= 400:
             response.read()
             response.close()
@@ -216,106 +220,98 @@ class Kube:
                 method, path, params=params, content=content, headers=headers
             )
         except httpx.TransportError as error:
-            raise TargetUnreachable(
-                f"{self.target.describe()} did not answer {method} {path}: {error}"
-            ) from None
+            raise self._transport_error(f"{method} {path}", error) from None
         if response.status_code >= 400:
             raise self._error(method, path, response)
         return response
 
-    @staticmethod
-    def _error(method: str, path: str, response: httpx.Response) -> KubeApiError:
+    def _transport_error(self, what: str, error: httpx.TransportError) -> TargetUnreachable:
+        failure = untrusted(error)
+        if failure is not None and self.access is not None:
+            return ServerNotTrusted(untrusted_message(self.access, failure))
+        return TargetUnreachable(f"{self.target.describe()} did not answer {what}: {error}")
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> KubeApiError:
         try:
             status = response.json()
             reason, message = status.get("reason", ""), status.get("message", response.text)
         except ValueError:
             reason, message = response.reason_phrase, response.text[:500]
+        args = (method, path, response.status_code, reason, message)
+        who = self.access.where if self.access else self.target.describe()
+        if response.status_code == 401:
+            used = self.access.describe_credentials() if self.access else "its credentials"
+            return Unauthorized(
+                *args,
+                explanation=f"the API server did not accept {used} ({who}; HTTP 401 on "
+                f"{method} {path}): log in again (oc login), or name another context",
+            )
+        if response.status_code == 403:
+            return Forbidden(
+                *args,
+                explanation=f"{message} (HTTP 403 on {method} {path}, {who}): the credentials "
+                "were accepted but that user lacks the permission; grant it a role that allows "
+                "this, or run as another user",
+            )
         cls = NotFound if response.status_code == 404 else KubeApiError
-        return cls(method, path, response.status_code, reason, message)
+        return cls(*args)
 
     def close(self) -> None:
         self._http.close()
+        if self._files is not None:
+            self._files.close()
 
 
-def connect(target: Target, run_id: str | None = None) -> Kube:
+def connect(target: Target, run_id: str | None = None, access: ClusterAccess | None = None) -> Kube:
     """Build a client for the target's explicit context and prove the API server answers.
 
+    ``access`` is the target's kubeconfig as read when the run started (read now if not given).
     The run id goes into the User-Agent, so the API server's audit log tells runs apart."""
-    configuration = _load_configuration(target)
-    http = httpx.Client(
-        base_url=configuration.host,
-        verify=_ssl_context(configuration),
-        auth=_KubeconfigAuth(configuration),
-        timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-        headers={"User-Agent": f"stagecheck run/{run_id}" if run_id else "stagecheck"},
-        trust_env=False,
-    )
-    kube = Kube(http, target, configuration)
+    access = access or load_access(target)
+    files = PemFiles(access)
+    try:
+        http = httpx.Client(
+            base_url=access.server,
+            verify=ssl_context(access, files),
+            auth=_BearerAuth(access.token) if access.token else None,
+            proxy=access.proxy_url,
+            timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            headers={"User-Agent": f"stagecheck run/{run_id}" if run_id else "stagecheck"},
+            event_hooks={"request": [_server_name(access.tls_server_name)]}
+            if access.tls_server_name
+            else None,
+            trust_env=False,
+        )
+    except BaseException:
+        files.close()
+        raise
+    kube = Kube(http, target, access, files)
     try:
         kube.version()
+    except ServerNotTrusted:
+        kube.close()
+        raise
     except TargetUnreachable:
         kube.close()
-        raise TargetUnreachable(_unreachable_hint(target, configuration.host)) from None
-    except KubeApiError as error:
+        raise TargetUnreachable(_unreachable_hint(target, access.server)) from None
+    except BaseException:
         kube.close()
-        if error.status in (401, 403):
-            raise ConfigError(
-                f"{target.describe()} rejected the credentials of its kubeconfig "
-                f"(HTTP {error.status} {error.reason}); log in again or name another context"
-            ) from None
         raise
     return kube
 
 
-def _load_configuration(target: Target) -> Any:
-    if not target.kubeconfig.exists():
-        if target.type == "sandbox":
-            raise TargetUnreachable(_unreachable_hint(target, None))
-        raise ConfigError(f"{target.describe()}: kubeconfig {target.kubeconfig} does not exist")
-    if target.context is not None:
-        try:
-            contexts, _current = list_kube_config_contexts(str(target.kubeconfig))  # type: ignore[no-untyped-call]
-        except ConfigException as error:
-            raise ConfigError(f"kubeconfig {target.kubeconfig} is not usable: {error}") from None
-        names = [c["name"] for c in contexts]
-        if target.context not in names:
-            raise ConfigError(
-                f"{target.describe()}: context {target.context!r} is not in {target.kubeconfig} "
-                f"(contexts there: {', '.join(names) or 'none'})"
-            )
-    configuration = type.__call__(Configuration)
-    try:
-        load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(target.kubeconfig),
-            context=target.context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
-    except (ConfigException, ValueError, OSError) as error:
-        raise ConfigError(f"{target.describe()}: kubeconfig is not usable: {error}") from None
-    return configuration
+def _server_name(name: str) -> Any:
+    """A request hook that checks the server's certificate for ``name`` (tls-server-name)."""
 
+    def hook(request: httpx.Request) -> None:
+        request.extensions["sni_hostname"] = name
 
-def _ssl_context(configuration: Any) -> ssl.SSLContext | bool:
-    if not configuration.host.startswith("https"):
-        return False
-    if not configuration.verify_ssl:
-        return False
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    return context
+    return hook
 
 
 def _unreachable_hint(target: Target, host: str | None) -> str:
     if target.type == "sandbox":
-        return (
-            "the sandbox control plane is not running"
-            + (f" (nothing answers at {host})" if host else "")
-            + ": start it with `scripts/sandbox up` (or `scripts/control-plane up` for an empty "
-            "one), or name another target with --target (kind, cluster:CONTEXT, or one defined "
-            "in stagecheck.toml)"
-        )
+        return sandbox_not_running(host)
     return (
         f"{target.describe()} is unreachable at {host}: check the cluster is up and the "
         "context is right, or choose another target with --target"

@@ -6,7 +6,9 @@ WebSocket protocol of the ``kubernetes`` package). Each connection gets its own 
 HTTP and gRPC clients work unchanged. On a kind cluster the kubelet forwards into the pod; on the
 sandbox kwok does, to the local server its PortForward resources name.
 
-A port-forward changes nothing in the cluster, so it is allowed on read-only targets.
+A port-forward changes nothing in the cluster, so it is allowed on read-only targets. A tunnel
+authenticates as the run's API requests do: ``tunnel_configuration`` hands the same access (TLS,
+client certificate, token source, proxy, server name) to the ``kubernetes`` package.
 """
 
 from __future__ import annotations
@@ -17,13 +19,39 @@ import threading
 from contextlib import suppress
 from typing import Any
 
-from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client import ApiClient, Configuration, CoreV1Api
 from kubernetes.stream import portforward
 
 from stagecheck.errors import StagecheckError
+from stagecheck.kube.kubeconfig import ClusterAccess
+from stagecheck.kube.tls import PemFiles
 
 OPEN_CHECK_S = 1.0  # how long a probe tunnel waits for the far end to report an error
 CHUNK = 64 * 1024
+
+
+# Where kubernetes 37.x's Configuration holds the bearer token it sends (its auth_settings);
+# tests/kube/test_auth.py fails loudly if a release moves it.
+TOKEN_KEY = "BearerToken"
+
+
+def tunnel_configuration(access: ClusterAccess, files: PemFiles) -> Configuration:
+    """The ``kubernetes`` package's view of ``access``, for its WebSocket client."""
+    configuration = Configuration(host=access.server)
+    configuration.verify_ssl = access.verifies_tls
+    configuration.ssl_ca_cert = files.ca
+    configuration.cert_file, configuration.key_file = files.cert, files.key
+    configuration.tls_server_name = access.tls_server_name
+    configuration.proxy = access.proxy_url
+    source = access.token
+    if source is not None:
+
+        def fresh_token(config: Configuration) -> None:  # asked before every tunnel opens
+            config.api_key = {TOKEN_KEY: f"Bearer {source.token()}"}
+
+        configuration.refresh_api_key_hook = fresh_token  # type: ignore[assignment]
+        fresh_token(configuration)
+    return configuration
 
 
 class PortForwardError(StagecheckError):
@@ -34,7 +62,7 @@ class PortForward:
     """A local listener whose connections reach ``namespace/pod:port``."""
 
     def __init__(
-        self, configuration: Any, namespace: str, pod: str, port: int, user_agent: str
+        self, configuration: Configuration, namespace: str, pod: str, port: int, user_agent: str
     ) -> None:
         self.namespace, self.pod, self.port = namespace, pod, port
         client = ApiClient(configuration)

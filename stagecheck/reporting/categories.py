@@ -17,7 +17,8 @@ RED_STATUSES = ("failed", "broken")
 
 _ENVIRONMENT = "|".join(
     [
-        r"stagecheck\.errors\.(?:TargetUnreachable|ConfigError|WriteRefused)\b",
+        r"stagecheck\.errors\.(?:TargetUnreachable|ServerNotTrusted|ConfigError|KubeconfigError"
+        r"|CredentialError|Unauthorized|Forbidden|WriteRefused)\b",
         r"stagecheck\.errors\.(?:KubeApiError|NotFound): \S+ \S+ -> HTTP (?:401|403|429|5\d\d)\b",
         r"stagecheck\.errors\.StagecheckError: missing credential",
         r"_pytest\.outcomes\.Exit\b",

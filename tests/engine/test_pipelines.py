@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,10 +16,11 @@ import pytest
 from stagecheck.engine import pipelines
 from stagecheck.engine.endpoints import EndpointError, Endpoints
 from stagecheck.engine.outcome import StepFailure
-from stagecheck.kube.client import Kube
+from stagecheck.kube.client import Kube, connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane, free_ports
 from stagecheck.sandbox.world import apply_documents
+from tests.support import issue_token, token_kubeconfig
 
 NAMESPACE = "pipelines-api"
 CANARY = "canary-token-7f3a"  # must never be shown
@@ -128,6 +130,19 @@ def test_no_token_says_how_to_configure_one(guarded: Kube, standin: str) -> None
     # The sandbox kubeconfig authenticates with a client certificate: it has no token to send.
     with pytest.raises(StepFailure, match="set endpoint-auth pipelines"):
         check(guarded, standin, "kubeconfig")
+
+
+def test_the_kubeconfig_token_of_a_token_only_kubeconfig_is_sent(
+    guarded: Kube, standin: str, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """endpoint-auth = "kubeconfig" after `oc login`: the context's own token reaches the API."""
+    token = issue_token(guarded, NAMESPACE, "allowed")
+    kubeconfig = token_kubeconfig(control_plane, tmp_path / "kc", {"token": token})
+    kube = connect(replace(guarded.target, type="cluster", kubeconfig=kubeconfig))
+    try:
+        assert check(kube, standin, "kubeconfig") == {"multi_user": False}
+    finally:
+        kube.close()
 
 
 def test_a_missing_token_variable_is_named(guarded: Kube, standin: str) -> None:

@@ -9,15 +9,18 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from stagecheck.config import Target
 from stagecheck.engine.endpoints import EndpointError, Endpoints
-from stagecheck.kube.client import Kube
+from stagecheck.kube.client import Kube, connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.world import apply_documents
+from tests.support import issue_token, token_kubeconfig
 
 NAMESPACE = "forwarding"
 
@@ -171,3 +174,52 @@ def test_a_service_without_a_ready_pod_says_so(forwarding: Kube) -> None:
 def test_a_malformed_port_forward_spec_shows_the_syntax(forwarding: Kube) -> None:
     with pytest.raises(EndpointError, match="written port-forward:service/NAME:PORT"):
         resolve(forwarding, "port-forward:deployment/web")
+
+
+def test_a_token_only_kubeconfig_forwards_as_its_service_account(
+    forwarding: Kube, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Tunnels authenticate as the API requests do (no client certificate here)."""
+    import httpx
+
+    apply_documents(
+        forwarding,
+        [
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": "forwarder", "namespace": NAMESPACE}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "forwarder", "namespace": NAMESPACE},
+             "rules": [{"apiGroups": [""], "resources": ["pods", "services"],
+                        "verbs": ["get", "list", "watch"]},
+                       {"apiGroups": [""], "resources": ["pods/portforward"],
+                        "verbs": ["get", "create"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "forwarder", "namespace": NAMESPACE},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                         "name": "forwarder"},
+             "subjects": [{"kind": "ServiceAccount", "name": "forwarder",
+                           "namespace": NAMESPACE}]},
+        ],
+    )  # fmt: skip
+    token = issue_token(forwarding, NAMESPACE, "forwarder")
+    kubeconfig = token_kubeconfig(control_plane, tmp_path / "kc", {"token": token})
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    kube = connect(Target("t", "cluster", kubeconfig, None, NAMESPACE, False), "run-pf-token")
+    try:
+        endpoints, url = resolve(kube, "port-forward:service/web:80")
+        with httpx.Client(trust_env=False) as http:
+            assert http.get(f"{url}/t").text == "hello from /t"
+        endpoints.close()
+    finally:
+        kube.close()
+    time.sleep(1.2)  # the audit log is written in batches of up to a second
+    # The WebSocket client sends no User-Agent of ours: tell the tunnels apart by namespace.
+    events = [json.loads(line) for line in control_plane.audit_log.read_text().splitlines()]
+    tunnels = {
+        e["user"]["username"]
+        for e in events
+        if e.get("objectRef", {}).get("subresource") == "portforward"
+        and e.get("objectRef", {}).get("namespace") == NAMESPACE
+        and e.get("requestReceivedTimestamp", "") >= started
+    }
+    assert tunnels == {f"system:serviceaccount:{NAMESPACE}:forwarder"}

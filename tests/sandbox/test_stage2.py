@@ -16,7 +16,17 @@ from stagecheck.config import load_settings
 from stagecheck.sandbox.cli import start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.faults import FAULTS
-from tests.support import ROOT, Run, run_pytest
+from stagecheck.sandbox.world import apply_documents
+from tests.support import (
+    ROOT,
+    Run,
+    audit_events,
+    issue_token,
+    run_id,
+    run_pytest,
+    token_kubeconfig,
+    usernames,
+)
 
 FEATURES = str(ROOT / "features" / "stage2")
 
@@ -63,12 +73,50 @@ def stage2_run(
         run = run_pytest(args, tmp)
         (tmp / "buckets-after").write_text(" ".join(buckets(plane)))
         if forwarded is not None:
-            FORWARDED[fault or "healthy"] = run_pytest(
-                [*args[:4], *forwarded], _fresh(tmp / "forwarded"), VIA_PORT_FORWARD
+            # As a kind or OpenShift user runs it: a token-only kubeconfig (no client
+            # certificate), every service through a port-forward tunnel.
+            kubeconfig = runner_kubeconfig(plane)
+            forwarded_run = run_pytest(
+                ["--target", "sandbox", "--kubeconfig", str(kubeconfig), *forwarded],
+                _fresh(tmp / "forwarded"),
+                VIA_PORT_FORWARD,
+            )
+            FORWARDED[fault or "healthy"] = forwarded_run
+            SEEN_AS[fault or "healthy"] = usernames(
+                audit_events(plane, run_id(forwarded_run.output))
             )
         yield run
     finally:
         stop(ROOT, cache, plane)
+
+
+RUNNER = "system:serviceaccount:private-ai-demo:stage-runner"
+SEEN_AS: dict[str, set[str]] = {}  # variant -> who the API server saw the forwarded run as
+
+
+def runner_kubeconfig(plane: ControlPlane) -> Path:
+    """A kubeconfig with only a real TokenRequest token of ServiceAccount stage-runner (bound
+    to cluster-admin here: this proves the token path, not least privilege). It lies beside
+    the sandbox's own, where the sandbox target finds the data plane's state."""
+    admin = plane.connect()
+    try:
+        apply_documents(
+            admin,
+            [
+                {"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": "stage-runner", "namespace": "private-ai-demo"}},
+                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                 "metadata": {"name": "stage-runner"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": "cluster-admin"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "stage-runner",
+                               "namespace": "private-ai-demo"}]},
+            ],
+        )  # fmt: skip
+        token = issue_token(admin, "private-ai-demo", "stage-runner")
+    finally:
+        admin.close()
+    return token_kubeconfig(plane, plane.state / "kubeconfig-stage-runner", {"token": token})
 
 
 def _fresh(path: Path) -> Path:
@@ -129,6 +177,7 @@ def test_the_healthy_sandbox_is_green_through_port_forwards(healthy: Run) -> Non
     }
     assert failed == {}
     assert "Unhandled" not in forwarded.output  # no tunnel thread died on the way
+    assert SEEN_AS["healthy"] == {RUNNER}  # every API request the run made
 
 
 def test_milvus_down_through_a_port_forward_says_its_pod_is_not_ready(milvus_down: Run) -> None:
