@@ -3,7 +3,8 @@
 A run talks to exactly one target. It is chosen, in this order, by the pytest option
 ``--target``, the environment variable ``STAGECHECK_TARGET``, or ``default-target`` in the
 repository's ``stagecheck.toml``; the built-in default is the local sandbox. A kubeconfig's
-current context is never used: a ``kind`` or ``cluster`` target always names its context.
+current context is never used: a ``kind`` or ``cluster`` target always names its context, and
+``in-cluster`` (the pod's own service account) is used only when named, even inside a pod.
 
 Nothing below this module reads the environment; everything else receives a ``Settings``.
 """
@@ -23,10 +24,42 @@ from typing import Any, Literal
 
 from stagecheck.errors import ConfigError
 
-TargetType = Literal["sandbox", "kind", "cluster"]
-TARGET_TYPES: tuple[TargetType, ...] = ("sandbox", "kind", "cluster")
+TargetType = Literal["sandbox", "kind", "cluster", "in-cluster"]
+TARGET_TYPES: tuple[TargetType, ...] = ("sandbox", "kind", "cluster", "in-cluster")
 CONFIG_FILE = "stagecheck.toml"
 DEFAULT_NAMESPACE = "private-ai-demo"
+# Where every pod finds its service account's token, CA and namespace.
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+# The keys a target in stagecheck.toml may have, by type; anything else is a typo, refused.
+COMMON_KEYS = ("type", "namespace", "vars", "endpoints", "insecure-endpoints", "endpoint-auth")
+TARGET_KEYS: dict[str, tuple[str, ...]] = {
+    "sandbox": (*COMMON_KEYS, "endpoints-via"),
+    "kind": (*COMMON_KEYS, "cluster", "context", "kubeconfig"),
+    "cluster": (*COMMON_KEYS, "context", "kubeconfig"),
+    "in-cluster": COMMON_KEYS,
+}
+# The variables steps read from a target's ``vars``, and what each is for.
+TARGET_VARS = {
+    "namespace": "the stage namespace (set from the target's namespace)",
+    "model": "the model name the model server serves",
+    "llama_stack_model": "the model's id in Llama Stack, when it differs from model",
+    "embedding_model": "the embedding model Llama Stack uses for vector stores",
+    "inference_provider": "the Llama Stack provider id that serves the model",
+    "vector_io_provider": "the Llama Stack vector_io provider id (default milvus)",
+    "probe_image": "the image of the connectivity probe pod",
+    "docling_convert": "no: skip the Docling conversion step",
+    "docling_convert_options": "JSON options sent with each Docling conversion",
+}
+
+
+@dataclass(frozen=True)
+class InCluster:
+    """How a pod reaches its own cluster: the API server's address from the environment the
+    kubelet sets, and the service account's mounted files."""
+
+    server: str
+    account_dir: Path
 
 
 @dataclass(frozen=True)
@@ -46,8 +79,14 @@ class Target:
     # The bearer token an endpoint gets: "kubeconfig" (the context's token, as after `oc login`),
     # "serviceaccount:NAME" (a short-lived TokenRequest), "env:VARIABLE", or "none".
     endpoint_auth: Mapping[str, str] = field(default_factory=dict)
+    in_cluster: InCluster | None = None  # for the in-cluster type
 
     def describe(self) -> str:
+        if self.in_cluster is not None:
+            return (
+                f"target {self.name!r} (in-cluster: the pod's service account, "
+                f"{self.in_cluster.server}, namespace {self.namespace!r})"
+            )
         where = (
             f"context {self.context!r} of {self.kubeconfig}"
             if self.context
@@ -103,7 +142,8 @@ def load_settings(
 ) -> Settings:
     """Resolve the run's settings from options, environment and ``stagecheck.toml``."""
     env = os.environ if env is None else env
-    file_config = _read_config_file(root / CONFIG_FILE)
+    # STAGECHECK_CONFIG: another stagecheck.toml (a ConfigMap mounted into the run's pod).
+    file_config = _read_config_file(Path(env.get("STAGECHECK_CONFIG") or root / CONFIG_FILE))
     cache_dir = Path(env.get("STAGECHECK_CACHE") or Path.home() / ".cache" / "stagecheck")
     sandbox_dir = Path(env.get("STAGECHECK_SANDBOX_DIR") or cache_dir / "sandbox")
     spec = target_option or env.get("STAGECHECK_TARGET") or file_config.get("default-target")
@@ -115,7 +155,13 @@ def load_settings(
         env=env,
         allow_writes=allow_writes_option,
     )
-    reports = Path(reports_option or env.get("STAGECHECK_REPORTS") or root / "reports")
+    # ARTIFACT_DIR: where OpenShift CI (and Prow) collect a job's artifacts.
+    reports = Path(
+        reports_option
+        or env.get("STAGECHECK_REPORTS")
+        or env.get("ARTIFACT_DIR")
+        or root / "reports"
+    )
     cleanup = cleanup_option or env.get("STAGECHECK_CLEANUP") or "always"
     if cleanup not in CLEANUP_POLICIES:
         raise ConfigError(f"cleanup policy {cleanup!r}: use one of {', '.join(CLEANUP_POLICIES)}")
@@ -158,12 +204,14 @@ def _resolve_target(
         if kind_of not in TARGET_TYPES:
             known = ", ".join(sorted({*TARGET_TYPES, *defined}))
             raise ConfigError(
-                f"unknown target {spec!r}: use sandbox, kind[:NAME], cluster:CONTEXT "
-                f"or a target defined in {CONFIG_FILE} (known: {known})"
+                f"unknown target {spec!r}: use sandbox, kind[:NAME], cluster:CONTEXT, "
+                f"in-cluster or a target defined in {CONFIG_FILE} (known: {known})"
             )
         entry = {"type": kind_of}
         if kind_of == "kind":
             entry["cluster"] = argument or "kind"
+        elif kind_of == "in-cluster" and argument:
+            raise ConfigError("target 'in-cluster' takes no argument: --target in-cluster")
         elif kind_of == "cluster":
             if not argument:
                 raise ConfigError(
@@ -189,7 +237,9 @@ def _target_from_entry(
             f"target {name!r} in {CONFIG_FILE} has type {type_!r}; expected one of "
             + ", ".join(TARGET_TYPES)
         )
-    namespace = str(entry.get("namespace", DEFAULT_NAMESPACE))
+    _check_keys(name, type_, entry)
+    in_cluster = _in_cluster(name, env) if type_ == "in-cluster" else None
+    namespace = str(entry.get("namespace") or _pod_namespace(in_cluster) or DEFAULT_NAMESPACE)
     variables = {str(k): str(v) for k, v in dict(entry.get("vars", {})).items()}
     variables.setdefault("namespace", namespace)
     endpoints = {str(k): str(v) for k, v in dict(entry.get("endpoints", {})).items()}
@@ -226,6 +276,8 @@ def _target_from_entry(
         # The sandbox kubeconfig holds a client certificate, no token: the stage's workload
         # account, which the world allows to use the pipelines route, calls the pipelines API.
         auth = {"pipelines": "serviceaccount:rag-workload-sa", **auth}
+    elif in_cluster is not None:
+        kubeconfig, context, writes = in_cluster.account_dir, None, allow_writes
     else:
         kubeconfig = _user_kubeconfig(entry, kubeconfig_override, env)
         if type_ == "kind":
@@ -249,7 +301,51 @@ def _target_from_entry(
         endpoints=endpoints,
         insecure_endpoints=insecure,
         endpoint_auth=auth,
+        in_cluster=in_cluster,
     )
+
+
+def _check_keys(name: str, type_: str, entry: Mapping[str, Any]) -> None:
+    accepted = TARGET_KEYS[type_]
+    unknown = sorted(set(entry) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"target {name!r} in {CONFIG_FILE}: unknown key {', '.join(map(repr, unknown))} for "
+            f"a {type_} target; accepted: {', '.join(accepted)}"
+        )
+    variables = entry.get("vars", {})
+    if not isinstance(variables, Mapping):
+        raise ConfigError(f"target {name!r} in {CONFIG_FILE}: vars must be a table")
+    unknown = sorted(set(variables) - set(TARGET_VARS))
+    if unknown:
+        raise ConfigError(
+            f"target {name!r} in {CONFIG_FILE}: unknown var {', '.join(map(repr, unknown))}; "
+            f"accepted: {', '.join(TARGET_VARS)}"
+        )
+
+
+def _in_cluster(name: str, env: Mapping[str, str]) -> InCluster:
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        raise ConfigError(
+            f"target {name!r} is in-cluster, but KUBERNETES_SERVICE_HOST and "
+            "KUBERNETES_SERVICE_PORT are not set: this process is not running in a pod; "
+            "name a kubeconfig target instead (kind, cluster:CONTEXT)"
+        )
+    host = f"[{host}]" if ":" in host else host  # an IPv6 service address
+    # STAGECHECK_SERVICEACCOUNT_DIR: where the account's files are, if not the standard mount.
+    account = Path(env.get("STAGECHECK_SERVICEACCOUNT_DIR") or SERVICE_ACCOUNT_DIR)
+    return InCluster(server=f"https://{host}:{port}", account_dir=account)
+
+
+def _pod_namespace(in_cluster: InCluster | None) -> str | None:
+    """The pod's own namespace, the default stage namespace of an in-cluster target."""
+    if in_cluster is None:
+        return None
+    try:
+        return (in_cluster.account_dir / "namespace").read_text().strip() or None
+    except OSError:
+        return None
 
 
 # The sandbox's data plane names its services after what runs; features name them after the

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import ROOT, run_pytest
+from stagecheck.sandbox.controlplane import ControlPlane
+from tests.support import ROOT, run_pytest, token_kubeconfig
 
 FEATURE = str(ROOT / "tests" / "features" / "kubernetes" / "namespaces.feature")
 
@@ -123,3 +124,22 @@ def test_an_insecure_cluster_is_said_loudly_in_the_run_header(tmp_path: Path) ->
         "stagecheck: https://127.0.0.1:1 as the token of user 'u'; TLS NOT VERIFIED" in run.output
     )
     assert "stagecheck: WARNING: TLS NOT VERIFIED: insecure-skip-tls-verify is set" in run.output
+
+
+def test_a_refused_token_is_one_sentence_and_reaches_no_report(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    canary = "canary-token-5e8b"
+    config = token_kubeconfig(control_plane, tmp_path / "kc", {"token": canary})
+    context = yaml.safe_load(config.read_text())["current-context"]
+    run = run_pytest(
+        [FEATURE, "--target", f"cluster:{context}", "--kubeconfig", str(config)], tmp_path
+    )
+    assert run.returncode == 3
+    assert "stagecheck: the API server did not accept the token of user 'token-user' " in run.output
+    assert (
+        f"(context '{context}' of {config}; HTTP 401 on GET /version): log in again" in run.output
+    )
+    assert "Traceback" not in run.output and canary not in run.output
+    written = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
+    assert not [p for p in written if canary in p.read_text(errors="replace")]

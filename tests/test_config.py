@@ -56,7 +56,7 @@ def test_a_cluster_target_must_name_its_context(tmp_path: Path) -> None:
 
 def test_an_unknown_target_lists_the_known_ones(repo: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"unknown target 'prod'.*known: cluster, dev, kind, sandbox"
+        ConfigError, match=r"unknown target 'prod'.*known: cluster, dev, in-cluster, kind, sandbox"
     ):
         load_settings(repo, env={}, target_option="prod")
 
@@ -95,3 +95,58 @@ def test_endpoint_auth_sources_are_checked_and_the_sandbox_calls_pipelines_as_it
         load_settings(tmp_path, env={"HOME": str(tmp_path)}, target_option="dev")
     sandbox = load_settings(tmp_path, env={"STAGECHECK_CACHE": str(tmp_path)}).target
     assert sandbox.endpoint_auth == {"pipelines": "serviceaccount:rag-workload-sa"}
+
+
+POD_ENV = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+
+
+def test_in_cluster_is_never_chosen_implicitly_even_inside_a_pod(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, env=POD_ENV).target.type == "sandbox"
+
+
+def test_in_cluster_reads_the_pods_address_and_namespace(tmp_path: Path) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "namespace").write_text("stage-ns\n")
+    env = {**POD_ENV, "STAGECHECK_SERVICEACCOUNT_DIR": str(account)}
+    target = load_settings(tmp_path, env=env, target_option="in-cluster").target
+    assert target.in_cluster is not None
+    assert (target.in_cluster.server, target.namespace) == ("https://10.96.0.1:443", "stage-ns")
+    assert not target.allow_writes
+    assert target.describe().startswith("target 'in-cluster' (in-cluster: the pod's service")
+    ipv6 = {**env, "KUBERNETES_SERVICE_HOST": "fd00::1"}
+    server = load_settings(tmp_path, env=ipv6, target_option="in-cluster").target.in_cluster
+    assert server is not None and server.server == "https://[fd00::1]:443"
+
+
+def test_in_cluster_outside_a_pod_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT"):
+        load_settings(tmp_path, env={}, target_option="in-cluster")
+
+
+def test_unknown_target_keys_and_vars_are_refused_with_the_accepted_ones(tmp_path: Path) -> None:
+    (tmp_path / "stagecheck.toml").write_text(
+        '[targets.dev]\ntype = "cluster"\ncontext = "c"\nnamepsace = "typo"\n'
+    )
+    with pytest.raises(ConfigError, match=r"unknown key 'namepsace' for a cluster target; "
+                       r"accepted: type, namespace, vars"):  # fmt: skip
+        load_settings(tmp_path, env={}, target_option="dev")
+    (tmp_path / "stagecheck.toml").write_text(
+        '[targets.dev]\ntype = "cluster"\ncontext = "c"\nvars = { modle = "m" }\n'
+    )
+    with pytest.raises(ConfigError, match=r"unknown var 'modle'; accepted: namespace, model,"):
+        load_settings(tmp_path, env={}, target_option="dev")
+
+
+def test_reports_go_to_artifact_dir_when_ci_sets_it(tmp_path: Path) -> None:
+    artifacts = str(tmp_path / "artifacts")
+    assert load_settings(tmp_path, env={"ARTIFACT_DIR": artifacts}).reports_dir == Path(artifacts)
+    chosen = load_settings(tmp_path, env={"ARTIFACT_DIR": artifacts, "STAGECHECK_REPORTS": "r"})
+    assert chosen.reports_dir == Path("r")
+
+
+def test_another_config_file_can_be_named(tmp_path: Path) -> None:
+    mounted = tmp_path / "mounted.toml"
+    mounted.write_text('default-target = "dev"\n[targets.dev]\ntype = "kind"\n')
+    settings = load_settings(tmp_path, env={"STAGECHECK_CONFIG": str(mounted)})
+    assert settings.target.context == "kind-kind"

@@ -60,7 +60,8 @@ def _unreachable(endpoint: Endpoint, error: Exception) -> str:
 def milvus_client(endpoint: Endpoint) -> Iterator[MilvusClient]:
     subject = f"Milvus at {endpoint.url}"
     try:
-        client = MilvusClient(uri=endpoint.url, timeout=10)
+        token = {"token": endpoint.token.value} if endpoint.token else {}
+        client = MilvusClient(uri=endpoint.url, timeout=10, **token)
     except MilvusException as error:
         raise fail(subject, "a Milvus server answering", _unreachable(endpoint, error),
                    "the Milvus pod or its Service/Route is down") from None  # fmt: skip
@@ -169,7 +170,9 @@ class LlamaStack:
     created: list[Callable[[], object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        http = httpx.Client(verify=self.endpoint.verify_tls, timeout=120)
+        http = httpx.Client(
+            verify=self.endpoint.verify_tls, timeout=120, headers=self.endpoint.headers()
+        )
         self.client = LlamaStackClient(base_url=self.endpoint.url, http_client=http, max_retries=0)
 
     @property

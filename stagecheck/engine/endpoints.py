@@ -12,12 +12,14 @@ A target's ``endpoints`` map a name (``milvus``, ``model``, ``llama-stack``) to
 An unmapped name falls back to a Route of that name. The sandbox maps its data plane's loopback
 URLs, or its port-forwards (``STAGECHECK_ENDPOINTS_VIA=port-forward``). TLS is verified unless
 the target lists the endpoint in ``insecure-endpoints``. Port-forwards live until ``close()``.
+An endpoint the target's ``endpoint-auth`` names carries that bearer token on every call (the
+pipelines route sends the kubeconfig's by default: its proxy asks for one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -38,26 +40,32 @@ class EndpointError(StagecheckError):
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    name: str
-    url: str  # without a trailing slash
-    verify_tls: bool
-    how: str  # how it was found, for messages: "explicit URL", "Route llama-stack"
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=self.verify_tls, timeout=TIMEOUT)
-
-    def describe(self) -> str:
-        return f"{self.name} endpoint {self.url} ({self.how})"
-
-
-@dataclass(frozen=True)
 class BearerToken:
     value: str = field(repr=False)  # never printed
     origin: str  # for messages: "a TokenRequest for ServiceAccount ns/name"
 
     def header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.value}"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str  # without a trailing slash
+    verify_tls: bool
+    how: str  # how it was found, for messages: "explicit URL", "Route llama-stack"
+    token: BearerToken | None = None  # sent with every call, where endpoint-auth names one
+
+    def headers(self) -> dict[str, str]:
+        return self.token.header() if self.token else {}
+
+    def client(self, timeout: float | httpx.Timeout = TIMEOUT) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, verify=self.verify_tls, timeout=timeout, headers=self.headers()
+        )
+
+    def describe(self) -> str:
+        return f"{self.name} endpoint {self.url} ({self.how})"
 
 
 class Endpoints:
@@ -71,6 +79,7 @@ class Endpoints:
         self._target, self._kube, self._discovery = target, kube, discovery
         self._environ = environ or {}
         self._forwards: dict[str, tuple[PortForward, str]] = {}  # spec -> (tunnel, how)
+        self._tokens: dict[str, BearerToken | None] = {}  # endpoint -> its token, once a run
 
     def close(self) -> None:
         for forward, _how in self._forwards.values():
@@ -82,6 +91,12 @@ class Endpoints:
     ) -> Endpoint:
         """The named endpoint; when none is set, ``fallback`` (url, where it came from), else
         the Route ``route`` (default: the endpoint's name)."""
+        found = self._locate(name, fallback, route)
+        if name in self._target.endpoint_auth:
+            return replace(found, token=self.bearer_token(name))
+        return found
+
+    def _locate(self, name: str, fallback: tuple[str, str] | None, route: str | None) -> Endpoint:
         spec = self._target.endpoints.get(name)
         verify = name not in self._target.insecure_endpoints
         if spec and spec.startswith(("http://", "https://")):
@@ -105,7 +120,12 @@ class Endpoints:
 
     def bearer_token(self, name: str) -> BearerToken | None:
         """The token the target's ``endpoint-auth`` names for the endpoint (default: the
-        kubeconfig's); None when there is none to send."""
+        kubeconfig's); None when there is none to send. Obtained once a run."""
+        if name not in self._tokens:
+            self._tokens[name] = self._obtain_token(name)
+        return self._tokens[name]
+
+    def _obtain_token(self, name: str) -> BearerToken | None:
         source = self._target.endpoint_auth.get(name, "kubeconfig")
         if source == "none":
             return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stagecheck.engine.outcome import Observation
-from stagecheck.errors import KubeApiError, TargetUnreachable
+from stagecheck.errors import KubeApiError, StagecheckError
 from stagecheck.kube.client import JsonObject, Kube, WatchStream
 from stagecheck.kube.discovery import ResourceType
 
@@ -150,6 +150,12 @@ class _Pump(threading.Thread):
                 self._stream.abort()
 
     def run(self) -> None:
+        try:
+            self._follow()
+        except StagecheckError as error:  # unreachable, untrusted, refused, no credential
+            self._inbox.put((self._query.key, "failed", error))
+
+    def _follow(self) -> None:
         params = {**self._query.params(), "allowWatchBookmarks": "true"}
         while not self._stop.is_set() and (remaining := self._deadline - time.monotonic()) > 0:
             try:
@@ -164,14 +170,10 @@ class _Pump(threading.Thread):
                     if self._stop.is_set():
                         return
                     self._handle(event.type, event.object)
-            except TargetUnreachable as error:
-                self._inbox.put((self._query.key, "failed", error))
-                return
             except KubeApiError as error:
                 if error.status != 410:
-                    self._inbox.put((self._query.key, "failed", error))
-                    return
-                self._relist()
+                    raise
+                self._relist()  # our resourceVersion is too old: list again
             if not self._stop.is_set():
                 self._stop.wait(RETRY_PAUSE_S)  # a watch the server closed: reopen it
 

@@ -247,11 +247,15 @@ class Kube:
                 f"{method} {path}): log in again (oc login), or name another context",
             )
         if response.status_code == 403:
+            # RBAC says 'User "u" cannot VERB resource ...'; an admission plugin says otherwise.
+            advice = (
+                ": the credentials were accepted but that user lacks the permission; grant it "
+                "a role that allows this, or run as another user"
+                if " cannot " in message
+                else ""
+            )
             return Forbidden(
-                *args,
-                explanation=f"{message} (HTTP 403 on {method} {path}, {who}): the credentials "
-                "were accepted but that user lacks the permission; grant it a role that allows "
-                "this, or run as another user",
+                *args, explanation=f"{message} (HTTP 403 on {method} {path}, {who}){advice}"
             )
         cls = NotFound if response.status_code == 404 else KubeApiError
         return cls(*args)

@@ -94,13 +94,45 @@ class ClusterAccess:
 
 
 def load_access(target: Target) -> ClusterAccess:
-    """The target's kubeconfig context (its named context, else the file's current one)."""
+    """The target's kubeconfig context (its named context, else the file's current one), or
+    for an in-cluster target the pod's service account."""
+    if target.in_cluster is not None:
+        return in_cluster_access(target.in_cluster.server, target.in_cluster.account_dir)
     path = target.kubeconfig
     if not path.exists():
         if target.type == "sandbox":
             raise TargetUnreachable(sandbox_not_running(None))
         raise KubeconfigError(f"{target.describe()}: kubeconfig {path} does not exist")
     return read_kubeconfig(path, target.context, target.describe())
+
+
+def in_cluster_access(server: str, account_dir: Path) -> ClusterAccess:
+    """As client-go's in-cluster config: the mounted token (read again when the kubelet rotates
+    it) and CA, the API server at the address the kubelet put in the environment."""
+    token, ca = account_dir / "token", account_dir / "ca.crt"
+    for needed in (token, ca):
+        if not needed.is_file():
+            raise KubeconfigError(
+                f"the in-cluster target needs the pod's service account, but {needed} is not "
+                "there: is automountServiceAccountToken false for the pod or its account?"
+            )
+    try:
+        authority = Pem(ca.read_bytes(), f"the pod's service account CA ({ca})")
+    except OSError as error:
+        raise KubeconfigError(f"the in-cluster CA {ca} {_why(error)}") from None
+    return ClusterAccess(
+        server=server,
+        where=f"the pod's service account ({account_dir})",
+        cluster="in-cluster",
+        user="the pod's service account",
+        ca=authority,
+        insecure=False,
+        tls_server_name=None,
+        proxy_url=None,
+        client_cert=None,
+        client_key=None,
+        token=TokenFile(token, "the pod's service account token"),
+    )
 
 
 def read_kubeconfig(path: Path, context: str | None, describe: str) -> ClusterAccess:

@@ -11,6 +11,7 @@ knows (the Llama Stack version it runs, provider health), and the annotation
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from string import Template
@@ -48,12 +49,23 @@ def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:
             ]
         path = resource.object_path(doc["metadata"]["name"], namespace)
         kube.apply(path, doc)
+        if doc["kind"] == "Namespace" and not resource.group:
+            _await_default_account(kube, doc["metadata"]["name"])
         if status is not None:
             status_doc = {"apiVersion": doc["apiVersion"], "kind": doc["kind"], "status": status}
             status_doc["metadata"] = {"name": doc["metadata"]["name"]}
             kube.apply(path + "/status", status_doc)
         count += 1
     return count
+
+
+def _await_default_account(kube: Kube, namespace: str, timeout_s: float = 15.0) -> None:
+    """Pods are admitted only once the namespace's ``default`` ServiceAccount exists, which
+    the controller-manager creates a moment after the namespace."""
+    deadline = time.monotonic() + timeout_s
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
+    while kube.get_or_none(path) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _owner_reference(

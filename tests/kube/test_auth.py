@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import base64
+import select
+import socket
+import socketserver
 import subprocess
 import threading
 import time
@@ -255,3 +258,59 @@ def test_a_failing_exec_plugin_is_one_sentence_within_seconds(
         "exit status 1: error: you must log in first (oc login)"
     )
     assert seconds < 10
+
+
+class ConnectProxy(socketserver.ThreadingTCPServer):
+    """A minimal HTTP CONNECT proxy on loopback that remembers where it was asked to go."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), ConnectHandler)
+        self.tunnels: list[str] = []
+
+
+class ConnectHandler(socketserver.StreamRequestHandler):
+    server: ConnectProxy
+
+    def handle(self) -> None:
+        request = self.rfile.readline().decode()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # the request's headers
+        method, where, _ = request.split(" ", 2)
+        if method != "CONNECT":
+            self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+            return
+        host, port = where.rsplit(":", 1)
+        self.server.tunnels.append(where)
+        upstream = socket.create_connection((host, int(port)))
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        sockets = [self.connection, upstream]
+        while True:
+            readable, _, _ = select.select(sockets, [], [], 5)
+            if not readable:
+                break
+            for sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    upstream.close()
+                    return
+                (upstream if sock is self.connection else self.connection).sendall(data)
+
+
+def test_a_proxy_url_carries_the_api_requests(
+    control_plane: ControlPlane, accounts: Kube, tmp_path: Path
+) -> None:
+    proxy = ConnectProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        config = yaml.safe_load(control_plane.kubeconfig.read_text())
+        cluster = config["clusters"][0]["cluster"]
+        cluster["proxy-url"] = f"http://127.0.0.1:{proxy.server_address[1]}"
+        (tmp_path / "kc").write_text(yaml.safe_dump(config))
+        connect(target(tmp_path / "kc")).close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxy.tunnels == [cluster["server"].removeprefix("https://")]

@@ -1,0 +1,99 @@
+"""The in-cluster target, run as a pod's process would be: its service account's files, the
+API server's address in the environment the kubelet sets, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from stagecheck.kube.client import Kube
+from stagecheck.sandbox.controlplane import ControlPlane
+from stagecheck.sandbox.world import apply_documents
+from tests.support import ROOT, audit_events, issue_token, run_id, run_pytest, usernames
+
+FEATURE = str(ROOT / "tests" / "features" / "kubernetes" / "namespaces.feature")
+NAMESPACE = "private-ai-demo"  # the world's stage namespace: the pod runs in it
+
+
+@pytest.fixture(scope="module")
+def accounts(world: Kube) -> Kube:
+    """``namespace-reader`` may read namespaces; ``no-role`` may read nothing."""
+    apply_documents(
+        world,
+        [
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": "namespace-reader", "namespace": NAMESPACE}},
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": "no-role", "namespace": NAMESPACE}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": "stagecheck-test-namespace-reader"},
+             "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+                        "verbs": ["get", "list", "watch"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": "stagecheck-test-namespace-reader"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": "stagecheck-test-namespace-reader"},
+             "subjects": [{"kind": "ServiceAccount", "name": "namespace-reader",
+                           "namespace": NAMESPACE}]},
+        ],
+    )  # fmt: skip
+    return world
+
+
+def pod_environment(plane: ControlPlane, kube: Kube, account: str, where: Path) -> dict[str, str]:
+    """The service account volume and the variables a pod of ``account`` gets."""
+    where.mkdir()
+    (where / "token").write_text(issue_token(kube, NAMESPACE, account))
+    (where / "namespace").write_text(NAMESPACE)
+    cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    (where / "ca.crt").write_bytes(Path(cluster["certificate-authority"]).read_bytes())
+    server = urlsplit(cluster["server"])
+    return {
+        "KUBERNETES_SERVICE_HOST": str(server.hostname),
+        "KUBERNETES_SERVICE_PORT": str(server.port),
+        "STAGECHECK_SERVICEACCOUNT_DIR": str(where),  # the standard mount path, moved here
+        "KUBECONFIG": str(where / "no-kubeconfig"),  # a pod has none: it must not be needed
+    }
+
+
+def test_the_stage_is_checked_as_the_pods_service_account(
+    control_plane: ControlPlane, accounts: Kube, tmp_path: Path
+) -> None:
+    env = pod_environment(control_plane, accounts, "namespace-reader", tmp_path / "sa")
+    run = run_pytest([FEATURE, "--target", "in-cluster"], tmp_path, env)
+    assert "stagecheck: target 'in-cluster' (in-cluster: the pod's service account" in run.output
+    assert "as the pod's service account token" in run.output
+    assert run.result("The stage namespace exists").outcome == "passed"
+    assert run.result("A label that names another revision").outcome == "failed"  # as on any target
+    events = audit_events(control_plane, run_id(run.output))
+    assert events and usernames(events) == {f"system:serviceaccount:{NAMESPACE}:namespace-reader"}
+
+
+def test_an_account_without_the_role_is_told_the_missing_permission(
+    control_plane: ControlPlane, accounts: Kube, tmp_path: Path
+) -> None:
+    env = pod_environment(control_plane, accounts, "no-role", tmp_path / "sa")
+    run = run_pytest([FEATURE, "--target", "in-cluster"], tmp_path, env)
+    result = run.result("The stage namespace exists")
+    assert result.outcome == "failed"
+    assert (
+        f'User "system:serviceaccount:{NAMESPACE}:no-role" cannot list resource "namespaces"'
+        ' in API group "" at the cluster scope (HTTP 403 on GET /api/v1/namespaces'
+        in result.message
+    )
+    assert "the credentials were accepted but that user lacks the permission" in result.message
+    assert run.seconds < 60
+
+
+def test_no_service_account_mounted_is_one_sentence(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "1",
+           "STAGECHECK_SERVICEACCOUNT_DIR": str(tmp_path / "none")}  # fmt: skip
+    run = run_pytest([FEATURE, "--target", "in-cluster"], tmp_path, env)
+    assert run.returncode == 3
+    assert "is not there: is automountServiceAccountToken false" in run.output
+    assert "Traceback" not in run.output
