@@ -12,7 +12,15 @@ import yaml
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.world import apply_documents
-from tests.support import ROOT, audit_events, issue_token, run_id, run_pytest, usernames
+from tests.support import (
+    ROOT,
+    WRITE_VERBS,
+    audit_events,
+    issue_token,
+    run_id,
+    run_pytest,
+    usernames,
+)
 
 FEATURE = str(ROOT / "tests" / "features" / "kubernetes" / "namespaces.feature")
 NAMESPACE = "private-ai-demo"  # the world's stage namespace: the pod runs in it
@@ -97,3 +105,37 @@ def test_no_service_account_mounted_is_one_sentence(
     assert run.returncode == 3
     assert "is not there: is automountServiceAccountToken false" in run.output
     assert "Traceback" not in run.output
+
+
+PROVISIONING = str(ROOT / "tests" / "features" / "provisioning" / "provisioning.feature")
+
+
+def test_a_reader_run_refuses_provisioning_before_any_write(
+    control_plane: ControlPlane, accounts: Kube, tmp_path: Path
+) -> None:
+    env = pod_environment(control_plane, accounts, "namespace-reader", tmp_path / "sa")
+    run = run_pytest([PROVISIONING, "-k", "kustomization", "--target", "in-cluster"], tmp_path, env)
+    result = run.result("A kustomization is applied, becomes ready, and is removed afterwards")
+    assert result.outcome == "failed"
+    assert "is read-only in this run, and nothing was sent; rerun with --allow-writes" in (
+        result.message
+    )
+    events = audit_events(control_plane, run_id(run.output))
+    assert events and [e for e in events if e["verb"] in WRITE_VERBS] == []
+
+
+def test_writes_allowed_without_the_provisioner_role_name_verb_and_resource(
+    control_plane: ControlPlane, accounts: Kube, tmp_path: Path
+) -> None:
+    env = pod_environment(control_plane, accounts, "namespace-reader", tmp_path / "sa")
+    run = run_pytest(
+        [PROVISIONING, "-k", "kustomization", "--target", "in-cluster", "--allow-writes"],
+        tmp_path,
+        env,
+    )
+    result = run.result("A kustomization is applied, becomes ready, and is removed afterwards")
+    assert result.outcome == "failed"
+    account = f"system:serviceaccount:{NAMESPACE}:namespace-reader"
+    # Provisioning reads what it will change first (to restore it): the first verb refused.
+    assert f'User "{account}" cannot get resource "secrets"' in result.message
+    assert "lacks the permission" in result.message
