@@ -261,7 +261,7 @@ def _target_from_entry(
         kubeconfig = Path(kubeconfig_override or sandbox_kubeconfig(sandbox_dir))
         context = None
         writes = True  # the sandbox is ours: provisioning there is always allowed
-        sandbox_endpoints, sandbox_vars = _sandbox_services(
+        sandbox_endpoints, sandbox_vars = sandbox_services(
             kubeconfig.parent / "dataplane" / "endpoints.json"
         )
         via = str(env.get("STAGECHECK_ENDPOINTS_VIA") or entry.get("endpoints-via") or "loopback")
@@ -270,7 +270,7 @@ def _target_from_entry(
                 f"sandbox endpoints via {via!r}: use one of {', '.join(SANDBOX_ENDPOINTS_VIA)}"
             )
         if via == "port-forward":  # as a kind user reaches them, through the API server
-            sandbox_endpoints |= _sandbox_forwards(kubeconfig.parent / "forwards.json")
+            sandbox_endpoints |= sandbox_forwards(kubeconfig.parent / "forwards.json")
         endpoints = {**sandbox_endpoints, **endpoints}
         variables = {**sandbox_vars, **variables}
         # The sandbox kubeconfig holds a client certificate, no token: the stage's workload
@@ -379,12 +379,12 @@ def _sandbox_state(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid JSON: {error}") from None
 
 
-def _sandbox_forwards(path: Path) -> dict[str, str]:
+def sandbox_forwards(path: Path) -> dict[str, str]:
     """The sandbox's ``port-forward:`` endpoint specs (none when it is not up)."""
     return {str(k): str(v) for k, v in _sandbox_state(path).items()}
 
 
-def _sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+def sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Endpoints and model names of the running sandbox data plane (none when it is not up)."""
     found = _sandbox_state(path)
     if not found:

@@ -12,6 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from pytest_bdd.scenario import make_python_name
@@ -110,11 +111,7 @@ def audit_events(plane: ControlPlane, run: str) -> list[dict[str, object]]:
 
 def issue_token(kube: Kube, namespace: str, account: str) -> str:
     """A real, short-lived token of a ServiceAccount (a TokenRequest)."""
-    issued = kube.create(
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-    )
-    return str(issued["status"]["token"])
+    return kube.request_token(namespace, account, 3600)
 
 
 def token_kubeconfig(plane: ControlPlane, path: Path, user: dict[str, object]) -> Path:
@@ -131,3 +128,22 @@ def token_kubeconfig(plane: ControlPlane, path: Path, user: dict[str, object]) -
 
 def usernames(events: list[dict[str, object]]) -> set[str]:
     return {str(e["user"]["username"]) for e in events}  # type: ignore[index]
+
+
+def pod_environment(
+    plane: ControlPlane, kube: Kube, namespace: str, account: str, where: Path
+) -> dict[str, str]:
+    """The service account volume and the variables a pod of ``account`` in ``namespace`` gets
+    (a real TokenRequest token, the cluster's CA, the namespace; KUBERNETES_SERVICE_*)."""
+    where.mkdir()
+    (where / "token").write_text(issue_token(kube, namespace, account))
+    (where / "namespace").write_text(namespace)
+    cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    (where / "ca.crt").write_bytes(Path(cluster["certificate-authority"]).read_bytes())
+    server = urlsplit(cluster["server"])
+    return {
+        "KUBERNETES_SERVICE_HOST": str(server.hostname),
+        "KUBERNETES_SERVICE_PORT": str(server.port),
+        "STAGECHECK_SERVICEACCOUNT_DIR": str(where),  # the standard mount path, moved here
+        "KUBECONFIG": str(where / "no-kubeconfig"),  # a pod has none: it must not be needed
+    }

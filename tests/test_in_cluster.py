@@ -4,10 +4,8 @@ API server's address in the environment the kubelet sets, nothing else."""
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
@@ -16,7 +14,7 @@ from tests.support import (
     ROOT,
     WRITE_VERBS,
     audit_events,
-    issue_token,
+    pod_environment,
     run_id,
     run_pytest,
     usernames,
@@ -51,26 +49,10 @@ def accounts(world: Kube) -> Kube:
     return world
 
 
-def pod_environment(plane: ControlPlane, kube: Kube, account: str, where: Path) -> dict[str, str]:
-    """The service account volume and the variables a pod of ``account`` gets."""
-    where.mkdir()
-    (where / "token").write_text(issue_token(kube, NAMESPACE, account))
-    (where / "namespace").write_text(NAMESPACE)
-    cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]["cluster"]
-    (where / "ca.crt").write_bytes(Path(cluster["certificate-authority"]).read_bytes())
-    server = urlsplit(cluster["server"])
-    return {
-        "KUBERNETES_SERVICE_HOST": str(server.hostname),
-        "KUBERNETES_SERVICE_PORT": str(server.port),
-        "STAGECHECK_SERVICEACCOUNT_DIR": str(where),  # the standard mount path, moved here
-        "KUBECONFIG": str(where / "no-kubeconfig"),  # a pod has none: it must not be needed
-    }
-
-
 def test_the_stage_is_checked_as_the_pods_service_account(
     control_plane: ControlPlane, accounts: Kube, tmp_path: Path
 ) -> None:
-    env = pod_environment(control_plane, accounts, "namespace-reader", tmp_path / "sa")
+    env = pod_environment(control_plane, accounts, NAMESPACE, "namespace-reader", tmp_path / "sa")
     run = run_pytest([FEATURE, "--target", "in-cluster"], tmp_path, env)
     assert "stagecheck: target 'in-cluster' (in-cluster: the pod's service account" in run.output
     assert "as the pod's service account token" in run.output
@@ -83,7 +65,7 @@ def test_the_stage_is_checked_as_the_pods_service_account(
 def test_an_account_without_the_role_is_told_the_missing_permission(
     control_plane: ControlPlane, accounts: Kube, tmp_path: Path
 ) -> None:
-    env = pod_environment(control_plane, accounts, "no-role", tmp_path / "sa")
+    env = pod_environment(control_plane, accounts, NAMESPACE, "no-role", tmp_path / "sa")
     run = run_pytest([FEATURE, "--target", "in-cluster"], tmp_path, env)
     result = run.result("The stage namespace exists")
     assert result.outcome == "failed"
@@ -113,7 +95,7 @@ PROVISIONING = str(ROOT / "tests" / "features" / "provisioning" / "provisioning.
 def test_a_reader_run_refuses_provisioning_before_any_write(
     control_plane: ControlPlane, accounts: Kube, tmp_path: Path
 ) -> None:
-    env = pod_environment(control_plane, accounts, "namespace-reader", tmp_path / "sa")
+    env = pod_environment(control_plane, accounts, NAMESPACE, "namespace-reader", tmp_path / "sa")
     run = run_pytest([PROVISIONING, "-k", "kustomization", "--target", "in-cluster"], tmp_path, env)
     result = run.result("A kustomization is applied, becomes ready, and is removed afterwards")
     assert result.outcome == "failed"
@@ -127,7 +109,7 @@ def test_a_reader_run_refuses_provisioning_before_any_write(
 def test_writes_allowed_without_the_provisioner_role_name_verb_and_resource(
     control_plane: ControlPlane, accounts: Kube, tmp_path: Path
 ) -> None:
-    env = pod_environment(control_plane, accounts, "namespace-reader", tmp_path / "sa")
+    env = pod_environment(control_plane, accounts, NAMESPACE, "namespace-reader", tmp_path / "sa")
     run = run_pytest(
         [PROVISIONING, "-k", "kustomization", "--target", "in-cluster", "--allow-writes"],
         tmp_path,

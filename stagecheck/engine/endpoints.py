@@ -143,17 +143,13 @@ class Endpoints:
         account = source.removeprefix("serviceaccount:")
         namespace = self._target.namespace
         try:
-            issued = self._kube.create(
-                f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                 "spec": {"expirationSeconds": TOKEN_SECONDS}},
-            )  # fmt: skip
+            token = self._kube.request_token(namespace, account, TOKEN_SECONDS)
         except StagecheckError as error:
             raise EndpointError(
                 f"no token for the {name} endpoint: a TokenRequest for ServiceAccount "
                 f"{namespace}/{account} failed: {error}"
             ) from None
-        return BearerToken(issued["status"]["token"], f"ServiceAccount {namespace}/{account}")
+        return BearerToken(token, f"ServiceAccount {namespace}/{account}")
 
     def _forwarded(self, name: str, spec: str, verify: bool) -> Endpoint:
         found = PORT_FORWARD.match(spec)

@@ -157,6 +157,22 @@ class Kube:
             raise self._error("GET", path, response)
         return WatchStream(response)
 
+    def request_token(self, namespace: str, account: str, seconds: int) -> str:
+        """A short-lived token of a ServiceAccount (TokenRequest). It is a POST, but it creates
+        no object, so a read-only run may ask for one (RBAC still decides)."""
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": seconds},
+        }
+        issued = self._send(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return str(issued["status"]["token"])
+
     # -- writes ------------------------------------------------------------------------------
     def create(self, path: str, body: JsonObject) -> JsonObject:
         return self._write("POST", path, body)

@@ -4,24 +4,27 @@ green when healthy, red with the cause when broken."""
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from minio import Minio
 from pytest_bdd.scenario import make_python_name
 
-from stagecheck.config import load_settings
+from stagecheck.config import load_settings, sandbox_forwards, sandbox_services
 from stagecheck.sandbox.cli import start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.faults import FAULTS
-from stagecheck.sandbox.world import apply_documents
+from stagecheck.sandbox.world import apply_documents, load_documents
 from tests.support import (
     ROOT,
     Run,
     audit_events,
     issue_token,
+    pod_environment,
     run_id,
     run_pytest,
     token_kubeconfig,
@@ -58,6 +61,7 @@ def stage2_run(
     keep_keys: bool = False,
     extra: tuple[str, ...] = (),
     forwarded: tuple[str, ...] | None = None,
+    in_cluster: bool = False,
 ) -> Iterator[Run]:
     """The stage-2 features on the variant; with ``forwarded`` (pytest arguments), a second run
     reaching the services through port-forwards instead of their loopback URLs."""
@@ -85,6 +89,9 @@ def stage2_run(
             SEEN_AS[fault or "healthy"] = usernames(
                 audit_events(plane, run_id(forwarded_run.output))
             )
+        if in_cluster:
+            for account in ("stagecheck-reader", "stage-runner-without-role"):
+                IN_CLUSTER[account] = in_cluster_run(plane, tmp / account, account)
         yield run
     finally:
         stop(ROOT, cache, plane)
@@ -119,6 +126,42 @@ def runner_kubeconfig(plane: ControlPlane) -> Path:
     return token_kubeconfig(plane, plane.state / "kubeconfig-stage-runner", {"token": token})
 
 
+IN_CLUSTER: dict[str, tuple[Run, set[str]]] = {}  # account -> its run, who the API saw
+
+
+def in_cluster_run(plane: ControlPlane, tmp: Path, account: str) -> tuple[Run, set[str]]:
+    """features/stage2 as deploy/cronjob.yaml's pod runs it: --target in-cluster with the
+    account's token, CA and namespace and KUBERNETES_SERVICE_*; deploy/'s reader RBAC applied;
+    its stagecheck.toml mounted (STAGECHECK_CONFIG), naming the stage's Services through
+    port-forwards (a pod would name them by DNS; this machine cannot resolve those)."""
+    admin = plane.connect()
+    try:
+        account_doc = {"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": account, "namespace": "private-ai-demo"}}  # fmt: skip
+        apply_documents(admin, [*load_documents(ROOT / "deploy" / "reader-rbac.yaml"), account_doc])
+        env = pod_environment(plane, admin, "private-ai-demo", account, _fresh(tmp) / "sa")
+    finally:
+        admin.close()
+    endpoints, variables = sandbox_services(plane.state / "dataplane" / "endpoints.json")
+    endpoints = {**endpoints, **sandbox_forwards(plane.state / "forwards.json")}
+    config = tmp / "stagecheck.toml"
+    config.write_text(
+        '[targets.in-cluster]\ntype = "in-cluster"\n'
+        f"endpoints = {toml_table(endpoints)}\nvars = {toml_table(variables)}\n"
+        'endpoint-auth = { pipelines = "serviceaccount:rag-workload-sa" }\n'
+    )
+    started = time.monotonic()
+    run = run_pytest(
+        [FEATURES, "--target", "in-cluster"], tmp, {**env, "STAGECHECK_CONFIG": str(config)}
+    )
+    run = replace(run, seconds=time.monotonic() - started)
+    return run, usernames(audit_events(plane, run_id(run.output)))
+
+
+def toml_table(values: dict[str, str]) -> str:
+    return "{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in values.items()) + " }"
+
+
 def _fresh(path: Path) -> Path:
     path.mkdir()
     return path
@@ -127,7 +170,11 @@ def _fresh(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     yield from stage2_run(
-        tmp_path_factory.mktemp("healthy"), None, extra=(BUCKET_FEATURE,), forwarded=(FEATURES,)
+        tmp_path_factory.mktemp("healthy"),
+        None,
+        extra=(BUCKET_FEATURE,),
+        forwarded=(FEATURES,),
+        in_cluster=True,
     )
 
 
@@ -178,6 +225,31 @@ def test_the_healthy_sandbox_is_green_through_port_forwards(healthy: Run) -> Non
     assert failed == {}
     assert "Unhandled" not in forwarded.output  # no tunnel thread died on the way
     assert SEEN_AS["healthy"] == {RUNNER}  # every API request the run made
+
+
+def test_the_healthy_sandbox_is_green_in_cluster_as_the_reader_account(healthy: Run) -> None:
+    """What the nightly CronJob sees: the reader role of deploy/ is enough for the stage, and
+    every API request was made as that account."""
+    run, seen = IN_CLUSTER["stagecheck-reader"]
+    assert run.scenarios.keys() == healthy.scenarios.keys() - {BUCKET_SCENARIO}, run.output[-3000:]
+    failed = {
+        n: r.message
+        for n, r in run.scenarios.items()
+        if r.outcome != "passed" and n != PROBE_SCENARIO
+    }
+    assert failed == {}
+    assert seen == {"system:serviceaccount:private-ai-demo:stagecheck-reader"}
+
+
+def test_an_account_without_the_reader_role_fails_in_seconds_naming_the_permission(
+    healthy: Run,
+) -> None:
+    run, _ = IN_CLUSTER["stage-runner-without-role"]
+    account = "system:serviceaccount:private-ai-demo:stage-runner-without-role"
+    red = [r for r in run.scenarios.values() if r.outcome in ("failed", "error")]
+    assert red and all(f'User "{account}" cannot ' in r.message for r in red), run.output[-3000:]
+    assert not [r for r in run.scenarios.values() if r.outcome == "passed"]
+    assert run.seconds < 90  # every step fails at once: none waits out its budget
 
 
 def test_milvus_down_through_a_port_forward_says_its_pod_is_not_ready(milvus_down: Run) -> None:
