@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from stagecheck.sandbox.controlplane import ControlPlane
@@ -92,25 +93,21 @@ def test_an_unknown_step_fails_its_scenario_with_the_step(tmp_path: Path) -> Non
     )
 
 
-def test_a_kubeconfig_that_is_not_yaml_is_one_sentence_without_its_contents(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ("{token: canary-token-value", "is not valid YAML at line "),  # the file's text unshown
+        ("[canary-token-value]", "users[u].user.token must be a string (it is a list)"),
+    ],
+)
+def test_a_broken_kubeconfig_is_one_sentence_without_its_contents(
+    tmp_path: Path, broken: str, expected: str
 ) -> None:
-    config = tmp_path / "kc"
-    config.write_text("users:\n- name: u\n  user: {token: canary-token-value\n")
-    run = run_pytest([FEATURE, "--target", "cluster:dev", "--kubeconfig", str(config)], tmp_path)
-    assert run.returncode == 3
-    assert f"stagecheck: kubeconfig {config} is not valid YAML at line " in run.output
-    assert "Traceback" not in run.output and "canary-token-value" not in run.output
-
-
-def test_a_kubeconfig_field_of_the_wrong_type_is_named(tmp_path: Path) -> None:
     config = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", {"dev": "c"}, "dev")
-    config.write_text(
-        config.read_text().replace("token: canary-token-value", "token: [canary-token-value]")
-    )
+    config.write_text(config.read_text().replace("canary-token-value", broken, 1))
     run = run_pytest([FEATURE, "--target", "cluster:dev", "--kubeconfig", str(config)], tmp_path)
     assert run.returncode == 3
-    assert "users[u].user.token must be a string (it is a list)" in run.output
+    assert f"stagecheck: kubeconfig {config}" in run.output and expected in run.output
     assert "Traceback" not in run.output and "canary-token-value" not in run.output
 
 
