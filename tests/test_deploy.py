@@ -330,6 +330,14 @@ def test_the_reader_reads_secrets_and_issues_tokens_only_by_name() -> None:
             assert rule["verbs"] == ["get"], rule  # list or watch would return every value
 
 
+@pytest.mark.parametrize("manifest", ["reader-rbac.yaml", "provisioner/provisioner-rbac.yaml"])
+def test_every_rule_says_which_step_needs_it(manifest: str) -> None:
+    lines = (DEPLOY / manifest).read_text().splitlines()
+    bare = [n + 1 for n, line in enumerate(lines) if line.startswith("  - apiGroups:")
+            and not lines[n - 1].lstrip().startswith("#")]  # fmt: skip
+    assert not bare, f"rules without a comment at {manifest} lines {bare}"
+
+
 def test_the_secret_the_reader_reads_is_the_one_the_stages_dspa_names() -> None:
     world = yaml.safe_load_all(
         (ROOT / "stagecheck/sandbox/worlds/stage2/40-pipelines.yaml").read_text()
