@@ -129,7 +129,8 @@ def allowed(kube: Kube, user: str, verb: str, group: str, resource: str, **where
 @pytest.fixture(scope="module")
 def restricted_namespace(kube: Kube) -> Iterator[str]:
     """A namespace whose Pod Security admission enforces the restricted level, as OpenShift's
-    and most hardened clusters' do; with the reader account the check's pod names."""
+    and most hardened clusters' do, holding the account the check's pod runs as (without it,
+    ServiceAccount admission would refuse the pod first)."""
     name = f"stagecheck-restricted-{secrets.token_hex(3)}"
     labels = {
         "pod-security.kubernetes.io/enforce": "restricted",
