@@ -15,13 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import llama_stack_client
-from llama_stack_client import LlamaStackClient
-from pymilvus import MilvusClient
-from pymilvus.exceptions import MilvusException
 
 from stagecheck.config import Target
 from stagecheck.engine.checks import container_names
@@ -30,6 +26,12 @@ from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind
+
+if TYPE_CHECKING:
+    from pymilvus import MilvusClient
+
+# pymilvus (which loads pandas) and llama-stack-client are imported where they are first used,
+# so a run whose features reach neither service starts without them (about a second).
 
 T = TypeVar("T")
 INGEST_TIMEOUT_S = 120
@@ -58,6 +60,9 @@ def _unreachable(endpoint: Endpoint, error: Exception) -> str:
 # -- Milvus -----------------------------------------------------------------------------------
 @contextmanager
 def milvus_client(endpoint: Endpoint) -> Iterator[MilvusClient]:
+    from pymilvus import MilvusClient
+    from pymilvus.exceptions import MilvusException
+
     subject = f"Milvus at {endpoint.url}"
     try:
         token = {"token": endpoint.token.value} if endpoint.token else {}
@@ -78,6 +83,8 @@ def milvus_version(endpoint: Endpoint) -> str:
 
 def milvus_round_trip(endpoint: Endpoint, dimension: int = 8) -> None:
     """Create a scratch collection, insert, find the inserted vector, drop it (always)."""
+    from pymilvus.exceptions import MilvusException
+
     name = f"stagecheck_scratch_{uuid.uuid4().hex[:8]}"
     subject = f"Milvus at {endpoint.url}"
     vectors = [[float(i == j) for j in range(dimension)] for i in range(3)]
@@ -170,6 +177,8 @@ class LlamaStack:
     created: list[Callable[[], object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        from llama_stack_client import LlamaStackClient
+
         http = httpx.Client(
             verify=self.endpoint.verify_tls, timeout=120, headers=self.endpoint.headers()
         )
@@ -189,6 +198,8 @@ class LlamaStack:
     def call(
         self, expected: str, action: Callable[[], T], cause: Callable[[], str | None] | None = None
     ) -> T:
+        import llama_stack_client
+
         try:
             return action()
         except llama_stack_client.APIConnectionError as error:
@@ -227,6 +238,8 @@ class LlamaStack:
         """The model is listed (from the provider, if named) and answers a one-token prompt:
         a listed model whose provider cannot be reached is not usable, and some Llama Stack
         versions list statically configured models whatever their provider's state."""
+        import llama_stack_client
+
         models = self.models()
         expected = f"model {model}" + (f" from provider {provider}" if provider else "")
         found = next(
@@ -334,6 +347,8 @@ class LlamaStack:
         return str(completion.choices[0].message.content or "")
 
     def cleanup(self) -> None:
+        import llama_stack_client
+
         while self.created:
             undo = self.created.pop()
             with suppress(llama_stack_client.APIError):  # already gone, or the server went away

@@ -285,6 +285,7 @@ class Cluster:
                 found.append(object_yaml(obj))
                 if not pods:
                     pods = related_pods(self.kube, self.discovery, obj)
+            pods = sorted(pods, key=checks.pod_is_ready)  # not ready first: they say why
             namespace = (obj or (pods[0] if pods else {})).get("metadata", {}).get("namespace")
             pod_names = [p["metadata"]["name"] for p in pods]
             for item in (events_for(self.kube, namespace, [*names, *pod_names]), pods_status(pods)):

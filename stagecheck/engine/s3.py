@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import urllib3
-from minio import Minio
-from minio.error import S3Error
 
 from stagecheck.config import Target
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure, fail
 from stagecheck.errors import KubeApiError, StagecheckError
+
+if TYPE_CHECKING:
+    from minio import Minio
+    from minio.error import S3Error
+
+# minio and urllib3 are imported where first used: a run without S3 steps starts without them.
 
 AUTH_ERRORS = frozenset(
     {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken"}
@@ -54,6 +56,9 @@ def credentials_from_secret(
 
 
 def client(endpoint: Endpoint, credentials: Credentials) -> Minio:
+    import urllib3
+    from minio import Minio
+
     parts = urlsplit(endpoint.url)
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=5, read=30),
@@ -70,6 +75,9 @@ def client(endpoint: Endpoint, credentials: Credentials) -> Minio:
 
 
 def bucket_reachable(endpoint: Endpoint, credentials: Credentials, bucket: str) -> None:
+    import urllib3
+    from minio.error import S3Error
+
     subject = f"S3 bucket {bucket} at {endpoint.url}"
     expected = f"the bucket to exist and accept the credentials of {credentials.origin}"
     try:
@@ -84,6 +92,8 @@ def bucket_reachable(endpoint: Endpoint, credentials: Credentials, bucket: str) 
 
 def ensure_bucket(endpoint: Endpoint, credentials: Credentials, bucket: str) -> bool:
     """Create the bucket if missing; True when this call created it."""
+    from minio.error import S3Error
+
     subject = f"S3 bucket {bucket} at {endpoint.url}"
     s3 = client(endpoint, credentials)
     try:
@@ -96,6 +106,8 @@ def ensure_bucket(endpoint: Endpoint, credentials: Credentials, bucket: str) -> 
 
 
 def remove_bucket(endpoint: Endpoint, credentials: Credentials, bucket: str) -> None:
+    from minio.error import S3Error
+
     try:
         client(endpoint, credentials).remove_bucket(bucket)
     except S3Error as error:  # e.g. BucketNotEmpty: something else wrote to it; keep it

@@ -92,9 +92,17 @@ def observe(kube: Kube, queries: list[Query], check: Check, within: float | None
                 key, kind, payload = inbox.get(timeout=remaining)
             except queue.Empty:
                 break
-            if kind == "failed":
-                raise payload
-            _apply(state[key], kind, payload)
+            # Apply every event that has arrived, then check once: a roll-out of thousands of
+            # pods sends events faster than a check of all of them runs, and checking per event
+            # would fall ever further behind the cluster.
+            while True:
+                if kind == "failed":
+                    raise payload
+                _apply(state[key], kind, payload)
+                try:
+                    key, kind, payload = inbox.get_nowait()
+                except queue.Empty:
+                    break
             observation = check(Snapshot(state))
             if observation.ok or observation.terminal:
                 break

@@ -99,6 +99,7 @@ class Kube:
         self.target = target
         self.access = access  # how this client reaches its server (port-forward tunnels too)
         self._files = files
+        self._version: JsonObject | None = None
 
     def bearer_token(self) -> str | None:
         """The kubeconfig context's bearer token (after `oc login`), if it uses one."""
@@ -140,7 +141,10 @@ class Kube:
             return False
 
     def version(self) -> JsonObject:
-        return self.get("/version")
+        """The server's /version, read once per client (connect reads it first)."""
+        if self._version is None:
+            self._version = self.get("/version")
+        return self._version
 
     def watch(self, path: str, params: Mapping[str, str], timeout_s: float) -> WatchStream:
         """Open a watch; iterate it for events, ``abort()`` it from another thread to stop."""

@@ -17,14 +17,17 @@ import select
 import socket
 import threading
 from contextlib import suppress
-from typing import Any
-
-from kubernetes.client import ApiClient, Configuration, CoreV1Api
-from kubernetes.stream import portforward
+from typing import TYPE_CHECKING, Any
 
 from stagecheck.errors import StagecheckError
 from stagecheck.kube.kubeconfig import ClusterAccess
 from stagecheck.kube.tls import PemFiles
+
+if TYPE_CHECKING:
+    from kubernetes.client import Configuration
+
+# The kubernetes package (its models alone take most of a second to import) is loaded by the
+# first tunnel, not by every run.
 
 OPEN_CHECK_S = 1.0  # how long a probe tunnel waits for the far end to report an error
 CHUNK = 64 * 1024
@@ -37,6 +40,8 @@ TOKEN_KEY = "BearerToken"
 
 def tunnel_configuration(access: ClusterAccess, files: PemFiles) -> Configuration:
     """The ``kubernetes`` package's view of ``access``, for its WebSocket client."""
+    from kubernetes.client import Configuration
+
     configuration = Configuration(host=access.server)
     configuration.verify_ssl = access.verifies_tls
     configuration.ssl_ca_cert = files.ca
@@ -65,6 +70,8 @@ class PortForward:
         self, configuration: Configuration, namespace: str, pod: str, port: int, user_agent: str
     ) -> None:
         self.namespace, self.pod, self.port = namespace, pod, port
+        from kubernetes.client import ApiClient, CoreV1Api
+
         client = ApiClient(configuration)
         client.user_agent = user_agent  # the run's, so the audit log tells runs apart
         self._api = CoreV1Api(client)
@@ -102,6 +109,8 @@ class PortForward:
     # -- internals ------------------------------------------------------------------------
 
     def _open(self) -> Any:
+        from kubernetes.stream import portforward
+
         try:
             return portforward(
                 self._api.connect_get_namespaced_pod_portforward,
