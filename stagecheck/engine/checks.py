@@ -6,7 +6,8 @@ terminal states) and nothing about HTTP, waiting or pytest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,31 @@ def describe_condition(cond: JsonObject) -> str:
     return f"{text} ({detail})" if detail else text
 
 
+_MEMO_LIMIT = 50_000  # pods remembered per function; forgotten all at once past it
+
+
+def per_version[R](judge: Callable[[JsonObject], R]) -> Callable[[JsonObject], R]:
+    """Remember what ``judge`` said of an object at its resourceVersion: a wait re-checks all
+    the pods it watches on every change, but only the pods that changed need judging again."""
+    memo: dict[tuple[str, str], R] = {}
+
+    @functools.wraps(judge)
+    def judged(obj: JsonObject) -> R:
+        meta = obj.get("metadata", {})
+        uid, version = meta.get("uid"), meta.get("resourceVersion")
+        if not uid or not version:  # not an object the API server returned: judge afresh
+            return judge(obj)
+        key = (str(uid), str(version))
+        if key not in memo:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = judge(obj)
+        return memo[key]
+
+    return judged
+
+
+@per_version
 def pod_summary(pod: JsonObject) -> tuple[str, str | None]:
     """One line on a pod's state, and the terminal reason if it will not recover."""
     name = pod.get("metadata", {}).get("name", "?")
@@ -97,6 +123,7 @@ def pod_summary(pod: JsonObject) -> tuple[str, str | None]:
     return f"pod {name} is {phase}, not Ready", None
 
 
+@per_version
 def pod_is_ready(pod: JsonObject) -> bool:
     ready = condition(pod, "Ready")
     return bool(ready and ready.get("status") == "True") and not pod.get("metadata", {}).get(

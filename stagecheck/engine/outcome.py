@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -72,6 +73,7 @@ def fail(subject: str, expected: str, actual: str, cause: str | None = None) -> 
     return StepFailure(subject, expected, Observation(ok=False, actual=actual, cause=cause))
 
 
+@functools.lru_cache(maxsize=4096)  # many pods share a timestamp; a wait asks again and again
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None

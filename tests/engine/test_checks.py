@@ -76,3 +76,18 @@ def test_native_sidecars_count_as_containers() -> None:
     assert checks.pods_have_container([meshed], "app=x", "ns", "istio-proxy").ok
     meshed["spec"]["initContainers"] = [{"name": "istio-proxy"}]  # a plain init container
     assert not checks.pods_have_container([meshed], "app=x", "ns", "istio-proxy").ok
+
+
+def test_a_pod_is_judged_again_only_when_its_version_changes() -> None:
+    """A wait re-checks every pod on every change; unchanged pods keep their verdict."""
+    from stagecheck.engine.checks import pod_is_ready
+
+    pod = {
+        "metadata": {"name": "p", "uid": "u-1", "resourceVersion": "7"},
+        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+    }
+    assert not pod_is_ready(pod)
+    pod["status"]["conditions"][0]["status"] = "True"  # the same version: not looked at again
+    assert not pod_is_ready(pod)
+    pod["metadata"]["resourceVersion"] = "8"  # as the API server writes a change
+    assert pod_is_ready(pod)
