@@ -47,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "delete them when the scenario passed, or keep them (env STAGECHECK_CLEANUP)",
     )
     group.addoption(
+        "--no-preflight-stop",
+        action="store_true",
+        default=False,
+        help="run every scenario even when a @smoke scenario (the preflight) is red",
+    )
+    group.addoption(
         "--plan",
         action="store_true",
         default=False,
@@ -205,6 +211,28 @@ def _attach(item: pytest.Item, evidence: Evidence) -> None:
         pass
 
 
+# -- the preflight: @smoke scenarios first; when one is red, the rest of the run is not run ------
+SMOKE = "smoke"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The stage's @smoke scenarios (its operators and custom resources are in place) run
+    first, in their order; everything else after them, in its order."""
+    items.sort(key=lambda item: item.get_closest_marker(SMOKE) is None)
+
+
+def _stop_after_red_preflight(item: pytest.Item, report: pytest.TestReport) -> None:
+    if not report.failed or item.get_closest_marker(SMOKE) is None:
+        return
+    if item.config.getoption("--no-preflight-stop") or item.session.shouldfail:
+        return
+    item.session.shouldfail = (
+        f"the preflight is red ({item.name.removeprefix('test_')}): the stage's operators or "
+        "custom resources are not in place, so its other scenarios were not run "
+        "(--no-preflight-stop runs them)"
+    )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
@@ -217,6 +245,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if call.when == "call":
         item.stash[CALL_REPORT] = report
+    _stop_after_red_preflight(item, report)
     if (
         excinfo is not None
         and isinstance(excinfo.value, StepFailure | StagecheckError | StepDefinitionNotFoundError)

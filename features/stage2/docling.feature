@@ -3,6 +3,7 @@ Feature: Docling: the stage's documents are converted for ingestion
   Documents reach the vector store through Docling, which turns HTML, Office files and PDFs
   into Markdown. Its server must be deployed, healthy, and able to convert a document.
 
+  @smoke
   Scenario: Docling is deployed and ready
     Then the Docling server "docling" is ready within 5m
     And the deployment "docling-serve" is available within 5m

@@ -4,6 +4,7 @@ Feature: Llama Stack: the RAG server wired to the model and to Milvus
   retrieval-augmented answers: it must reach the model through the mesh and store its
   vectors in Milvus.
 
+  @smoke
   Scenario: The Llama Stack distribution is ready
     Then the Llama Stack distribution "llama-stack" is ready within 5m
     And the deployment "llama-stack" is available with 1/1 replicas ready within 5m

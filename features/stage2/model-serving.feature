@@ -3,6 +3,7 @@ Feature: Model serving: the stage-1 model is served by vLLM behind KServe
   Stage 2 builds on the model stage 1 serves: the InferenceService must be ready with its
   model loaded, and its predictor running.
 
+  @smoke
   Scenario: The InferenceService is ready with its model loaded
     Then the InferenceService "mistral-24b-quantized" has condition "Ready" with status "True" within 5m
     And the InferenceService "mistral-24b-quantized" matches:

@@ -2,6 +2,7 @@
 Feature: Pipelines: Kubeflow Pipelines through a DataSciencePipelinesApplication
   Document ingestion runs as pipelines, so the stage's DSPA and its components must be ready.
 
+  @smoke
   Scenario: The pipelines application and its components are ready
     Then the DataSciencePipelinesApplication "dspa" has condition "Ready" with status "True" within 5m
     And the DataSciencePipelinesApplication "dspa" matches:

@@ -4,6 +4,7 @@ Feature: Service mesh: the stage's workloads talk to each other through the mesh
   the OpenShift Service Mesh. The stage namespace must be a member of the mesh, labelled for
   injection by the stage's control plane, and its workloads must run with their sidecar.
 
+  @smoke
   Scenario: The mesh control plane is ready
     Then the ServiceMeshControlPlane "data-science-smcp" in namespace "istio-system" has condition "Ready" with status "True" within 5m
 

@@ -331,6 +331,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     run, settings = state.run, state.settings
     run.finished = datetime.now(UTC)
+    if run.stopped is None and isinstance(session.shouldfail, str):
+        run.stopped = session.shouldfail  # a red preflight, or --maxfail: why the rest did not run
     environment = environment_entries(settings, state.versions)
     stops = _stop_records(state)
     if state.results_dir is not None:
@@ -352,8 +354,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def _stop_records(state: Reporting) -> list[ScenarioRecord]:
     """A red result per stage for a run that stopped before its scenarios ran."""
     stopped = state.run.stopped
-    if not stopped:
-        return []
+    if not stopped or any(r.red for r in state.run.scenarios.values()):
+        return []  # nothing stopped it, or a red scenario already says why (a preflight)
     return [
         ScenarioRecord(
             nodeid=f"{stage}::run",

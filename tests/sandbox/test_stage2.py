@@ -73,7 +73,10 @@ def stage2_run(
         if keep_keys:  # so the test can prove the key appears nowhere
             keys = json.loads((plane.state / "dataplane" / "s3-credentials.json").read_text())
             (tmp / "real-secret-key").write_text(keys["secret_key"])
+        # A fault's every consequence is asserted below, so a red preflight must not stop it.
+        preflight = ["--no-preflight-stop"] if fault else []
         args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES, *extra]
+        args += preflight
         run = run_pytest(args, tmp)
         (tmp / "buckets-after").write_text(" ".join(buckets(plane)))
         if forwarded is not None:
@@ -81,7 +84,7 @@ def stage2_run(
             # certificate), every service through a port-forward tunnel.
             kubeconfig = runner_kubeconfig(plane)
             forwarded_run = run_pytest(
-                ["--target", "sandbox", "--kubeconfig", str(kubeconfig), *forwarded],
+                ["--target", "sandbox", "--kubeconfig", str(kubeconfig), *forwarded, *preflight],
                 _fresh(tmp / "forwarded"),
                 VIA_PORT_FORWARD,
             )
