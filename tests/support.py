@@ -147,3 +147,12 @@ def pod_environment(
         "STAGECHECK_SERVICEACCOUNT_DIR": str(where),  # the standard mount path, moved here
         "KUBECONFIG": str(where / "no-kubeconfig"),  # a pod has none: it must not be needed
     }
+
+
+def linters_bin() -> Path:
+    """Where scripts/build-linters keeps actionlint and tekton-lint (scripts/test builds them)."""
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "build-linters"), "--print-bin"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return Path(done.stdout.strip())

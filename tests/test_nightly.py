@@ -14,7 +14,7 @@ import yaml
 
 from stagecheck.reporting.github import annotation_lines
 from stagecheck.sandbox.controlplane import ControlPlane
-from tests.support import ROOT
+from tests.support import ROOT, linters_bin
 
 FEATURE = "tests/features/kubernetes/namespaces.feature"
 
@@ -111,10 +111,7 @@ def test_annotations_escape_what_github_would_misread(tmp_path: Path) -> None:
 
 
 def test_the_workflows_pass_actionlint_and_shellcheck() -> None:
-    linters = subprocess.run(
-        [str(ROOT / "scripts" / "build-linters"), "--print-bin"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    linters = linters_bin()
     done = subprocess.run(
         [f"{linters}/actionlint", "-no-color", *map(str, (ROOT / ".github/workflows").glob("*.yml"))],
         capture_output=True, text=True, cwd=ROOT,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import ROOT
+from tests.support import ROOT, linters_bin
 
 TEKTON = ROOT / "deploy" / "tekton"
 
@@ -111,12 +111,7 @@ def test_references_point_at_what_exists() -> None:
 
 
 def test_tekton_lint_passes_and_can_fail(tmp_path: Path) -> None:
-    lint = Path(
-        subprocess.run(
-            [str(ROOT / "scripts" / "build-linters"), "--print-bin"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    ) / "tekton-lint"  # fmt: skip
+    lint = linters_bin() / "tekton-lint"
     done = subprocess.run([str(lint), "*.yaml"], cwd=TEKTON, capture_output=True, text=True)
     assert done.returncode == 0 and "problem" not in done.stdout, done.stdout + done.stderr
     broken = yaml.safe_load((TEKTON / "pipeline.yaml").read_text())
