@@ -46,6 +46,7 @@ class Sample:
     requests: int
     agents: dict[str, int] = field(default_factory=dict)
     output: str = ""
+    asked: list[str] = field(default_factory=list)  # verb and path of each request
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Peers:
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.monotonic() - started
         process.returncode = os.waitstatus_to_exitcode(status)
-        agents = self.requests_since(started_offset)
+        agents, asked = self.requests_since(started_offset)
         return Sample(
             wall,
             usage.ru_utime + usage.ru_stime,
@@ -79,6 +80,7 @@ class Peers:
             sum(agents.values()),
             agents,
             log.read_text(errors="replace")[-2000:],
+            asked,
         )
 
     def audit_size(self) -> int:
@@ -94,17 +96,19 @@ class Peers:
                 except json.JSONDecodeError:
                     continue  # a line still being written
 
-    def requests_since(self, offset: int) -> dict[str, int]:
-        """Requests by user agent (system components left out), each counted once."""
-        seen: dict[str, str] = {}
+    def requests_since(self, offset: int) -> tuple[dict[str, int], list[str]]:
+        """Requests by user agent (system components left out), each counted once; and each
+        one's verb and path."""
+        seen: dict[str, tuple[str, str]] = {}
         for event in self.audit_events(offset):
             agent = event.get("userAgent", "")
             if not any(s in agent for s in SYSTEM_AGENTS) and _agent_family(agent) != "bench":
-                seen[event["auditID"]] = _agent_family(agent)
+                uri = event.get("requestURI", "").split("?")[0]
+                seen[event["auditID"]] = (_agent_family(agent), f"{event.get('verb')} {uri}")
         counts: dict[str, int] = {}
-        for family in seen.values():
+        for family, _ in seen.values():
             counts[family] = counts.get(family, 0) + 1
-        return counts
+        return counts, [asked for _, asked in seen.values()]
 
     # -- the three tools ------------------------------------------------------------------------
     def stagecheck(self, feature: Path) -> list[str]:
@@ -682,7 +686,11 @@ def report(facts: dict[str, Any], results: dict[str, Any], out: Path) -> str:
             "",
             f"The red step with its evidence: **{red.requests - green.requests + 1}** requests "
             "beyond the green run's fixed part (the green step's one list counted back in; "
-            "goal: fewer than 20).",
+            "goal: fewer than 20). The red run's requests, in order:",
+            "",
+            "```",
+            *red.asked,
+            "```",
             "",
         ]
     lines += [
