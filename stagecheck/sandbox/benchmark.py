@@ -6,6 +6,8 @@
     no sandbox      time to the one-sentence refusal when nothing runs
 
     scripts/benchmark [--runs N]
+    scripts/benchmark --peers [--rounds N] [--only PART,...]   against kubectl and chainsaw
+                    (stagecheck.sandbox.bench_peers; writes reports/bench.md and bench.png)
 
 It uses a private state directory (a running sandbox is left alone) and stops what it started.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from stagecheck.config import load_settings
+from stagecheck.sandbox import bench_peers
 from stagecheck.sandbox.cli import data_plane, start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 
@@ -48,8 +51,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--runs", type=int, default=3, help="stage-2 runs per endpoint mode")
+    parser.add_argument(
+        "--peers", action="store_true", help="measure against a kubectl script and chainsaw"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per figure (--peers)")
+    parser.add_argument(
+        "--only",
+        default=",".join(bench_peers.PARTS),
+        help=f"the parts to run with --peers, of {','.join(bench_peers.PARTS)}",
+    )
+    parser.add_argument("--out", type=Path, help="where --peers writes (default: reports/)")
+    parser.add_argument(
+        "--pods",
+        default="50,500,5000/2000/300",
+        help="--peers: scale counts / roll-out pods / red step's replicas",
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    if args.peers:
+        parts = set(args.only.split(","))
+        unknown = parts - set(bench_peers.PARTS)
+        if unknown:
+            parser.error(f"unknown parts {sorted(unknown)}; choose from {bench_peers.PARTS}")
+        counts, rollout, red = args.pods.split("/")
+        pods = ([int(c) for c in counts.split(",")], int(rollout), int(red))
+        return bench_peers.main(root, args.rounds, parts, args.out or root / "reports", pods)
     settings = load_settings(root)
     with tempfile.TemporaryDirectory(prefix="stagecheck-bench-") as tmp:
         state = Path(tmp) / "sandbox"
