@@ -3,13 +3,17 @@ sub-process the way a user would, and read back each scenario's outcome and mess
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -156,3 +160,28 @@ def linters_bin() -> Path:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return Path(done.stdout.strip())
+
+
+class LocalHandler(http.server.BaseHTTPRequestHandler):
+    """A test server's handler: ``reply`` sends a body; the request log stays quiet."""
+
+    def reply(self, body: bytes, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def local_http(handler: type[LocalHandler]) -> Iterator[int]:
+    """An HTTP server on loopback for the length of the block; yields its port."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -3,9 +3,7 @@ call, and an endpoint it does not name gets no token at all."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -15,30 +13,22 @@ from stagecheck.engine import dataplane
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
+from tests.support import LocalHandler, local_http
 
 CANARY = "canary-endpoint-token-31d7"
 seen: list[str | None] = []  # the Authorization header of each request the server got
 
 
-class ModelServer(http.server.BaseHTTPRequestHandler):
+class ModelServer(LocalHandler):
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
         seen.append(self.headers.get("Authorization"))
-        body = json.dumps({"data": [{"id": "m"}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(json.dumps({"data": [{"id": "m"}]}).encode())
 
 
 @pytest.fixture(scope="module")
 def model_url() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ModelServer)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with local_http(ModelServer) as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def endpoints(kube: Kube, url: str, auth: dict[str, str]) -> Endpoints:

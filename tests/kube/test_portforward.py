@@ -3,9 +3,7 @@ port to a local server (its PortForward resources), as a kind user's kubelet wou
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,29 +18,20 @@ from stagecheck.kube.client import Kube, connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.world import apply_documents
-from tests.support import issue_token, token_kubeconfig
+from tests.support import LocalHandler, issue_token, local_http, token_kubeconfig
 
 NAMESPACE = "forwarding"
 
 
-class Greeter(http.server.BaseHTTPRequestHandler):
+class Greeter(LocalHandler):
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        body = f"hello from {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(f"hello from {self.path}".encode())
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Greeter)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
+    with local_http(Greeter) as port:
+        yield port
 
 
 def pod(name: str, labels: dict[str, str]) -> dict[str, object]:
