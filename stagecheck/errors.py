@@ -54,6 +54,10 @@ class NotFound(KubeApiError):
     """HTTP 404 from the API."""
 
 
+class Conflict(KubeApiError):
+    """HTTP 409: the object changed since it was read, or already exists."""
+
+
 class Unauthorized(KubeApiError):
     """HTTP 401: the API server did not accept the run's credentials."""
 

@@ -19,6 +19,7 @@ import httpx
 
 from stagecheck.config import Target
 from stagecheck.errors import (
+    Conflict,
     Forbidden,
     KubeApiError,
     NotFound,
@@ -178,8 +179,10 @@ class Kube:
         return str(issued["status"]["token"])
 
     # -- writes ------------------------------------------------------------------------------
-    def create(self, path: str, body: JsonObject) -> JsonObject:
-        return self._write("POST", path, body)
+    def create(self, path: str, body: JsonObject, dry_run: bool = False) -> JsonObject:
+        """POST; with ``dry_run`` the server admits and answers but stores nothing."""
+        params = {"dryRun": "All"} if dry_run else None
+        return self._write("POST", path, body, params=params)
 
     def replace(self, path: str, body: JsonObject) -> JsonObject:
         return self._write("PUT", path, body)
@@ -277,7 +280,7 @@ class Kube:
             return Forbidden(
                 *args, explanation=f"{message} (HTTP 403 on {method} {path}, {who}){advice}"
             )
-        cls = NotFound if response.status_code == 404 else KubeApiError
+        cls = {404: NotFound, 409: Conflict}.get(response.status_code, KubeApiError)
         return cls(*args)
 
     def close(self) -> None:

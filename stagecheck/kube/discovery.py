@@ -80,6 +80,10 @@ class Discovery:
             raise UnknownKind(self._unknown_message(text))
         return found
 
+    def match(self, text: str) -> ResourceType | None:
+        """Like ``resolve`` on the catalogue already read; None when it has no such kind."""
+        return self._match(text, self.types())
+
     def resolve_when_served(self, text: str, timeout_s: float = 30) -> ResourceType:
         """Like ``resolve``, waiting briefly for a CRD applied a moment ago to be served."""
         deadline = time.monotonic() + timeout_s

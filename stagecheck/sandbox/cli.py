@@ -26,7 +26,8 @@ from stagecheck.sandbox.dataplane import DataPlane
 from stagecheck.sandbox.faults import FAULTS, Fault
 from stagecheck.sandbox.forwards import forward_world
 from stagecheck.sandbox.runtime import choose_runtime, docker_engine_url, runtime_preference
-from stagecheck.sandbox.world import apply_documents, load_documents
+from stagecheck.sandbox.standins.process import StandIns
+from stagecheck.sandbox.world import apply_documents, load_world
 
 WORLDS = Path(__file__).parent / "worlds"
 
@@ -68,6 +69,8 @@ def start(
     """Control plane, data plane, then the world that describes them; (objects, version).
     The data plane runs as containers on the Docker ``engine`` if one is given."""
     plane.up()
+    # The operators' stand-ins run before anything they reconcile exists, as operators do.
+    StandIns(plane.state, root).start()
     running = data_plane(root, cache_dir, plane)
     data = chosen_data_plane(root, cache_dir, plane, engine)
     if type(running) is not type(data):
@@ -83,7 +86,7 @@ def start(
         "s3_access_key": keys["access_key"],
         "s3_secret_key": keys["secret_key"],
     }
-    count = populate(plane, stage, fault, seen)
+    count = populate(plane, stage, fault, seen, root)
     kube = plane.connect()
     try:  # the same services, also reachable as a kind user reaches them
         forward_world(
@@ -96,23 +99,35 @@ def start(
 
 
 def stop(root: Path, cache_dir: Path, plane: ControlPlane) -> bool:
+    stopped_standins = StandIns(plane.state, root).stop()
     stopped_data = data_plane(root, cache_dir, plane).stop()
     stopped_control = plane.down()
     (plane.state / "variant").unlink(missing_ok=True)
-    return stopped_data or stopped_control
+    return stopped_standins or stopped_data or stopped_control
 
 
 def populate(
-    plane: ControlPlane, stage: str, fault: Fault | None, seen: dict[str, str] | None = None
+    plane: ControlPlane,
+    stage: str,
+    fault: Fault | None,
+    seen: dict[str, str] | None = None,
+    root: Path | None = None,
 ) -> int:
-    """Put the stage's world, healthy or with the fault, into a running control plane."""
+    """Put the stage's world, healthy or with the fault, into a running control plane, one
+    world file at a time, each followed by the stand-in controllers' reconciling of it (the
+    mesh is in place before the workloads it injects are created, as on a real cluster)."""
     values = {**HEALTHY_VALUES, **(seen or {}), **(fault.values if fault else {})}
-    documents = load_documents(WORLDS / stage, values=values)
+    layers = load_world(WORLDS / stage, values=values)
     if fault is not None:
-        documents = fault.change_world(documents)
+        layers = fault.change_layers(layers)
+    standins = StandIns(plane.state, root or Path.cwd())
     kube = plane.connect()
+    count = 0
     try:
-        count = apply_documents(kube, documents)
+        for documents in layers:
+            count += apply_documents(kube, documents)
+            if standins.pid() is not None:
+                standins.await_settled()
         if fault is not None:
             fault.after_apply(kube)
     finally:
@@ -167,6 +182,9 @@ def status(settings: Settings) -> int:
         f"sandbox up ({variant.read_text() if variant.exists() else 'unknown variant'}): "
         f"control plane Kubernetes {version}; kubeconfig: {plane.kubeconfig}"
     )
+    standins = StandIns(plane.state, settings.root).health()
+    judged = "healthy" if standins.healthy else "UNHEALTHY"
+    print(f"  {'stand-ins':<11} {judged:<8} {standins.detail}")
     for service in data_plane(settings.root, settings.cache_dir, plane).status().values():
         state = "healthy" if service.healthy else "running" if service.running else "stopped"
         print(f"  {service.name:<11} {state:<8} {service.url:<30} {service.rss_mib:6.0f} MiB")

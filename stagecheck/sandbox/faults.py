@@ -30,6 +30,16 @@ class Fault:
     dataplane: frozenset[str] = frozenset()
     values: dict[str, str] = field(default_factory=dict)
 
+    def change_layers(self, layers: list[Docs]) -> list[Docs]:
+        """``change_world`` over the world's files, each document kept in its own file's layer
+        (a document the change adds joins the last layer)."""
+        where = {id(d): i for i, layer in enumerate(layers) for d in layer}
+        changed = self.change_world([d for layer in layers for d in layer])
+        result: list[Docs] = [[] for _ in layers]
+        for doc in changed:
+            result[where.get(id(doc), len(layers) - 1)].append(doc)
+        return result
+
 
 def _find(docs: Docs, kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)

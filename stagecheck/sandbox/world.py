@@ -27,9 +27,14 @@ OWNER_ANNOTATION = "stagecheck.io/owner"
 
 def load_documents(*paths: Path, values: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Every YAML document in the files (or directories of *.yaml files), in order."""
+    return [d for layer in load_world(*paths, values=values) for d in layer]
+
+
+def load_world(*paths: Path, values: Mapping[str, str] | None = None) -> list[list[dict[str, Any]]]:
+    """The documents of each file (of directories: each *.yaml file, sorted), file by file."""
     files = [f for p in paths for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
     texts = [Template(f.read_text()).safe_substitute(values or {}) for f in files]
-    return [d for text in texts for d in yaml.safe_load_all(text) if d]
+    return [[d for d in yaml.safe_load_all(text) if d] for text in texts]
 
 
 def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:

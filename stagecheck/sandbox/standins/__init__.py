@@ -1,0 +1,19 @@
+"""Stand-in controllers: what the stage's operators would do, done in the sandbox by their rules.
+
+The real operators cannot run here (their Go modules are not served), so while the sandbox is
+up one process (``python -m stagecheck.sandbox.standins``, started by ``scripts/sandbox up``)
+runs small controllers beside the control plane. Each follows its operator's real rules, read
+from that operator's source (named in each module), and knowingly differs where its module
+says so. The world files hold only what GitOps would apply; every status a check reads was
+written by one of these controllers, by a webhook the API server called, or by kwok.
+
+    base.py          the toolkit: context, owned objects, conditions, status writes
+    runner.py        the process: one pass over every controller, twice a second
+    process.py       starting, stopping and judging that process from the sandbox CLI
+    storage.py       a stand-in volume provisioner: binds pending PVCs
+    routes.py        a stand-in for OpenShift's route host assignment and router (Admitted)
+
+A controller is level-triggered: each pass it reads what it owns and writes only what
+differs, so a pass that finds the world as it should be writes nothing (the sandbox is
+"settled").
+"""

@@ -1,0 +1,5 @@
+import sys
+
+from stagecheck.sandbox.standins.runner import main
+
+sys.exit(main())
