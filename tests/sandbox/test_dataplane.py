@@ -171,11 +171,10 @@ def faulty_urls(plane: DataPlane) -> list[str]:
 
 def test_a_service_that_does_not_come_up_is_named_with_its_log(tmp_path: Path) -> None:
     broken = DataPlane(CACHE, tmp_path)
-    broken.logs.mkdir(parents=True)
     script = "print('loading model'); print('fatal: no such model file'); raise SystemExit(3)"
-    broken._launch("llm", "http://127.0.0.1:1/v1", [sys.executable, "-c", script], {})
+    broken.supervisor.launch("llm", "http://127.0.0.1:1/v1", [sys.executable, "-c", script], {})
     with pytest.raises(DataPlaneError) as raised:
-        broken._await("llm", lambda: False)
+        broken.supervisor.await_ready("llm", lambda: False, timeout=60)
     message = str(raised.value)
     assert message.startswith("llm did not come up: it exited (code 3)")
     assert "last log line: fatal: no such model file" in message
