@@ -17,8 +17,10 @@ Runs against it need no options: ``pytest features/stage2`` targets the sandbox 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -196,6 +198,15 @@ def heal(settings: Settings) -> int:
     return status(settings)
 
 
+def keep_temporary_files_in(folder: Path) -> None:
+    """This command and everything it starts (kwokctl and the control plane, the port-forwards,
+    the Kubernetes client's certificate files) write temporary files into the sandbox's own
+    directory, never into the system's; the data-plane services get one folder each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = None  # chosen again from TMPDIR on next use
+
+
 def main(argv: list[str] | None = None) -> int:
     faults = "\n".join(f"  {f.name}: {f.description}" for f in FAULTS.values())
     parser = argparse.ArgumentParser(
@@ -218,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
     args = parser.parse_args(argv)
     settings = load_settings(root=args.root.resolve(), target_option="sandbox")
+    keep_temporary_files_in(settings.sandbox_dir / "tmp")
     try:
         if args.command == "up":
             return up(settings, args.stage, args.fault, args.runtime)

@@ -27,6 +27,7 @@ from stagecheck.engine import docling
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.errors import CannotRunHere
+from stagecheck.sandbox.controlplane import free_ports
 from stagecheck.sandbox.dataplane import (
     DOCLING_OFFLINE_OPTIONS,
     EMBEDDING_DIMENSION,
@@ -34,6 +35,7 @@ from stagecheck.sandbox.dataplane import (
     DataPlaneError,
     Endpoints,
 )
+from stagecheck.sandbox.dataplane.probes import answers_http
 from tests.support import ROOT
 
 CACHE = load_settings(root=ROOT).cache_dir  # the built environments, shared with every run
@@ -205,6 +207,47 @@ def test_a_service_that_does_not_come_up_is_named_with_its_log(tmp_path: Path) -
     assert "loading model" in message  # the tail of the log is attached
     assert broken.stop()
     assert broken.pids() == []
+
+
+def test_each_service_gets_a_temp_dir_of_its_own_under_the_state_dir(tmp_path: Path) -> None:
+    plane = DataPlane(CACHE, tmp_path / "dataplane")
+    script = "import tempfile; print(tempfile.gettempdir())"
+    plane.supervisor.launch("llm", "http://127.0.0.1:1/v1", [sys.executable, "-c", script], {})
+    with pytest.raises(DataPlaneError, match="it exited"):
+        plane.supervisor.await_ready("llm", lambda: False, timeout=30)
+    told = (plane.logs / "llm.log").read_text().strip()
+    assert told == str(tmp_path / "dataplane" / "tmp" / "llm")
+    assert plane.stop()
+    assert not (tmp_path / "dataplane" / "tmp").exists()
+
+
+def test_heal_restarts_a_dead_service_on_its_own_port(tmp_path: Path) -> None:
+    """The supervisor's restart path, on a small stand-in process recorded as the kfp service
+    (probed as kfp is: any HTTP answer): killed, it is reported not running, and heal starts
+    it again with the same command on the same port; a service that answers is left alone."""
+    plane = DataPlane(CACHE, tmp_path)
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    plane.supervisor.launch("kfp", url, argv, {})
+    try:
+        plane.supervisor.await_ready("kfp", lambda: answers_http(url), timeout=30)
+        first = plane.status_of("kfp")
+        assert first is not None and first.healthy
+        assert plane.heal() == []
+        os.killpg(first.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while plane.pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        dead = plane.status_of("kfp")
+        assert dead is not None and not dead.running and not dead.healthy
+        assert plane.heal() == ["kfp"]
+        again = plane.status_of("kfp")
+        assert again is not None and again.healthy and again.pid != first.pid
+        assert again.url == url and answers_http(url)
+    finally:
+        assert plane.stop()
+    assert not answers_http(url)
 
 
 def test_unknown_fault_is_refused(tmp_path: Path) -> None:
