@@ -135,6 +135,7 @@ def up(settings: Settings, stage: str, fault_name: str | None, runtime: str | No
     preference = runtime_preference(runtime, settings.environ)
     chosen = choose_runtime(preference, settings.environ)
     engine = docker_engine_url(settings.environ) if chosen == "container" else None
+    keep_temporary_files_in(settings.sandbox_dir / "tmp")
     fault = FAULTS[fault_name] if fault_name else None
     plane = ControlPlane(settings.root, settings.sandbox_dir)
     running = plane.state / "variant"
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
     args = parser.parse_args(argv)
     settings = load_settings(root=args.root.resolve(), target_option="sandbox")
-    keep_temporary_files_in(settings.sandbox_dir / "tmp")
+    if settings.sandbox_dir.exists():  # up makes it, once it knows it will start anything
+        keep_temporary_files_in(settings.sandbox_dir / "tmp")
     try:
         if args.command == "up":
             return up(settings, args.stage, args.fault, args.runtime)
