@@ -68,11 +68,7 @@ class ModelServer(LocalHandler):
 
 @pytest.fixture(scope="module")
 def standins(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
-    apply_documents(kube, load_documents(CRDS))
-    for namespace in (LLSD_NS, ISVC_NS, FAIL_NS):
-        apply_documents(
-            kube, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}]
-        )
+    """The process, started before the CRDs exist (as ``scripts/sandbox up`` starts it)."""
     with local_http(LlamaStackServer) as stack, local_http(ModelServer) as model:
         _record_data_plane(
             control_plane.state,
@@ -81,6 +77,14 @@ def standins(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
         process = StandIns(control_plane.state, ROOT)
         process.start()
         try:
+            apply_documents(kube, load_documents(CRDS))
+            for namespace in (LLSD_NS, ISVC_NS, FAIL_NS):
+                namespaced = {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": namespace},
+                }
+                apply_documents(kube, [namespaced])
             yield process
         finally:
             process.stop()
