@@ -42,11 +42,6 @@ WORLDS = Path(__file__).parent / "worlds"
 
 
 BUCKET = "kfp-artifacts"  # the DSPA's bucket in the stage-2 world
-HEALTHY_VALUES = {
-    "llama_stack_version": "0.7.3",
-    "inference_health": "OK",
-    "vector_io_health": "OK",
-}
 
 
 def data_plane(settings_root: Path, cache_dir: Path, plane: ControlPlane) -> DataPlane:
@@ -85,13 +80,13 @@ def start(
     if type(running) is not type(data):
         running.stop()  # the other runtime's data plane: never both
     endpoints = data.start(fault.dataplane if fault else ())
-    version = endpoints.get("llama_stack_version") or HEALTHY_VALUES["llama_stack_version"]
+    # Only for the summary line: the LLSD's status reads the server itself (the stand-in).
+    version = endpoints.get("llama_stack_version") or "(not answering)"
     keys = data.s3_credentials()
     # What deploy.sh does first: the artifact bucket exists before the DSPA needs it.
     store = Endpoint("s3", endpoints["services"]["s3"], True, "sandbox")
     ensure_bucket(store, Credentials(keys["access_key"], keys["secret_key"], "sandbox"), BUCKET)
     seen = {
-        "llama_stack_version": version,
         "s3_access_key": keys["access_key"],
         "s3_secret_key": keys["secret_key"],
     }
@@ -125,7 +120,7 @@ def populate(
     """Put the stage's world, healthy or with the fault, into a running control plane, one
     world file at a time, each followed by the stand-in controllers' reconciling of it (the
     mesh is in place before the workloads it injects are created, as on a real cluster)."""
-    values = {**HEALTHY_VALUES, **(seen or {}), **(fault.values if fault else {})}
+    values = {**(seen or {}), **(fault.values if fault else {})}
     layers = load_world(WORLDS / stage, values=values)
     if fault is not None:
         layers = fault.change_layers(layers)

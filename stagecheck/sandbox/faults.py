@@ -46,8 +46,16 @@ def _find(docs: Docs, kind: str, name: str) -> dict[str, Any]:
 
 
 def _llama_stack_without_sidecar(docs: Docs) -> Docs:
-    """What the stage-2 operator did: no injection annotation, so no istio-proxy."""
-    template = _find(docs, "Deployment", "llama-stack")["spec"]["template"]
+    """What the stage-2 operator did: no injection annotation, so no istio-proxy. The Llama
+    Stack operator's stand-in builds its Deployment as v0.3.0 does, never with that annotation
+    (the spec has no field for it), so a world without a hand-made Deployment needs no change
+    here: the mesh alone decides whether the operator's pod gets its sidecar."""
+    found = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "llama-stack"
+    ]
+    if not found:
+        return docs
+    template = found[0]["spec"]["template"]
     template["metadata"].pop("annotations", None)
     containers = template["spec"]["containers"]
     template["spec"]["containers"] = [c for c in containers if c["name"] != "istio-proxy"]
@@ -114,7 +122,6 @@ FAULTS = {
             ),
             change_world=_llama_stack_without_sidecar,
             dataplane=frozenset({"llm-unreachable"}),
-            values={"inference_health": "Error: failed to connect to vLLM"},
         ),
         Fault(
             name="dspa-wrong-credentials",
@@ -139,7 +146,6 @@ FAULTS = {
             change_world=_milvus_on_unmanaged_node,
             after_apply=_milvus_crash_loops,
             dataplane=frozenset({"milvus-down"}),
-            values={"vector_io_health": "Error: Milvus unreachable"},
         ),
     )
 }

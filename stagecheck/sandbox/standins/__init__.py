@@ -12,6 +12,9 @@ written by one of these controllers, by a webhook the API server called, or by k
     process.py       starting, stopping and judging that process from the sandbox CLI
     storage.py       a stand-in volume provisioner: binds pending PVCs
     routes.py        a stand-in for OpenShift's route host assignment and router (Admitted)
+    kserve.py        a stand-in for KServe 0.15 Serverless with Knative: InferenceService
+    llamastack.py    a stand-in for llama-stack-k8s-operator v0.3.0: LlamaStackDistribution
+    calls.py         the HTTP calls those two make to the servers they manage
 
 A controller is level-triggered: each pass it reads what it owns and writes only what
 differs, so a pass that finds the world as it should be writes nothing (the sandbox is

@@ -51,16 +51,13 @@ class Context:
     def served(self, kind: str) -> ResourceType | None:
         """The kind (``Kind`` or ``Kind.group``) if the cluster serves it. CRDs come and go:
         a kind not served is looked up again at most every few seconds."""
-        try:
-            return self.discovery.resolve(kind) if self._may_refresh() else self._cached(kind)
+        found = self.discovery.match(kind)
+        if found is not None or not self._may_refresh():
+            return found
+        try:  # only a miss may spend the refresh (a hit must not hold back another kind's)
+            return self.discovery.resolve(kind)
         except UnknownKind:
             return None
-
-    def _cached(self, kind: str) -> ResourceType:
-        found = self.discovery.match(kind)
-        if found is None:
-            raise UnknownKind(kind)
-        return found
 
     def _may_refresh(self) -> bool:
         if time.monotonic() - self._refreshed < DISCOVERY_REFRESH_S:

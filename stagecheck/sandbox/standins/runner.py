@@ -25,6 +25,8 @@ from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
+from stagecheck.sandbox.standins.kserve import KServeStandin
+from stagecheck.sandbox.standins.llamastack import LlamaStackOperatorStandin
 from stagecheck.sandbox.standins.routes import RouteStandin
 from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
 
@@ -43,8 +45,13 @@ BACKENDS = {
 
 def controllers() -> list[Controller]:
     """Every stand-in, in the order a pass runs them (upstream first: storage and routes
-    before the operators whose objects use them)."""
-    made: list[Callable[[], Controller]] = [VolumeProvisionerStandin, RouteStandin]
+    before the operators whose objects use them; the model server before Llama Stack)."""
+    made: list[Callable[[], Controller]] = [
+        VolumeProvisionerStandin,
+        RouteStandin,
+        KServeStandin,
+        LlamaStackOperatorStandin,
+    ]
     return [make() for make in made]
 
 
