@@ -327,3 +327,56 @@ def test_a_feature_applying_a_doclingserve_without_engine_fails_with_the_api_mes
         assert fragment in result.message, result.message
     assert "Traceback" not in result.message
     assert stage2.get_or_none(f"/api/v1/namespaces/{NS}/configmaps/must-not-exist-crds") is None
+
+
+def test_a_world_status_with_a_misspelled_field_is_refused_not_dropped(stage2: Kube) -> None:
+    """The sandbox writes world statuses by server-side apply, which refuses a field the
+    schema does not declare (a PUT, as the operators use, would prune it instead)."""
+    stage2.apply(f"{LLSD}/misspelled", llsd("misspelled"))
+    status = {
+        "apiVersion": "llamastack.io/v1alpha1",
+        "kind": "LlamaStackDistribution",
+        "metadata": {"name": "misspelled"},
+        "status": {"phase": "Ready", "serviceUrl": "http://llama-stack-service:8321"},
+    }
+    error = rejection(stage2, f"{LLSD}/misspelled/status", status)
+    assert ".status.serviceUrl: field not declared in schema" in error.api_message
+
+
+# -- Required fields of the other kinds (each from its API type) -----------------------------
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (  # kserve pkg/apis/serving/v1beta1/inference_service.go: Predictor has no omitempty
+            "/apis/serving.kserve.io/v1beta1/namespaces/private-ai-demo/inferenceservices/x",
+            {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+             "metadata": {"name": "x", "namespace": NS}, "spec": {}},
+            "spec.predictor",
+        ),
+        (  # data-science-pipelines-operator api/v1/dspipeline_types.go: ObjectStorage Required
+            "/apis/datasciencepipelinesapplications.opendatahub.io/v1/namespaces/private-ai-demo/"
+            "datasciencepipelinesapplications/x",
+            {"apiVersion": "datasciencepipelinesapplications.opendatahub.io/v1",
+             "kind": "DataSciencePipelinesApplication",
+             "metadata": {"name": "x", "namespace": NS}, "spec": {"dspVersion": "v2"}},
+            "spec.objectStorage",
+        ),
+        (  # maistra/istio-operator pkg/apis/maistra/v1/servicemeshmember_types.go
+            "/apis/maistra.io/v1/namespaces/private-ai-demo/servicemeshmembers/x",
+            {"apiVersion": "maistra.io/v1", "kind": "ServiceMeshMember",
+             "metadata": {"name": "x", "namespace": NS}, "spec": {}},
+            "spec.controlPlaneRef",
+        ),
+        (  # ogx-k8s-operator api/v1beta1/ogxserver_types.go: Distribution Required
+            "/apis/ogx.io/v1beta1/namespaces/private-ai-demo/ogxservers/x",
+            {"apiVersion": "ogx.io/v1beta1", "kind": "OGXServer",
+             "metadata": {"name": "x", "namespace": NS}, "spec": {}},
+            "spec.distribution",
+        ),
+    ],
+)  # fmt: skip
+def test_a_missing_required_field_is_refused(
+    stage2: Kube, path: str, body: dict[str, Any], field: str
+) -> None:
+    error = rejection(stage2, path, body)
+    assert (field, "Required value") in error.causes, error.causes
