@@ -25,6 +25,7 @@ from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
+from stagecheck.sandbox.standins.mesh import mesh_standins
 from stagecheck.sandbox.standins.routes import RouteStandin
 from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
 
@@ -45,7 +46,8 @@ def controllers() -> list[Controller]:
     """Every stand-in, in the order a pass runs them (upstream first: storage and routes
     before the operators whose objects use them)."""
     made: list[Callable[[], Controller]] = [VolumeProvisionerStandin, RouteStandin]
-    return [make() for make in made]
+    # the mesh before the operators: its webhook must answer before their pods are created
+    return [make() for make in made] + [*mesh_standins()]
 
 
 def run(state_dir: Path, stop: threading.Event, only: Sequence[str] = ()) -> None:
