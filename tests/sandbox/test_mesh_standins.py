@@ -65,10 +65,18 @@ def mesh(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
         assert eventually(lambda: _ready(kube.get(SMCP_PATH)), 60), kube.get(SMCP_PATH)
         process.await_settled()
         yield process
+        # Uninstalled: the webhook registration goes with its control plane, and a roll
+        # without a control plane deletes the members it made (memberroll/controller.go step
+        # 4), whose finalizer takes member-of off the namespace.
+        kube.delete(SMCP_PATH)
+        assert eventually(lambda: kube.get_or_none(WEBHOOK_PATH) is None)
+        assert eventually(lambda: kube.get_or_none(SMM_PATH) is None)
+        kube.delete(SMMR_PATH)
+        labels = kube.get(f"/api/v1/namespaces/{MEMBER}")["metadata"].get("labels") or {}
+        assert "maistra.io/member-of" not in labels
     finally:
         process.stop()
-        # no webhook answers any more: unregister it so later tests can create pods
-        kube.delete(WEBHOOK_PATH)
+        kube.delete(WEBHOOK_PATH)  # no webhook answers any more: later tests create pods
 
 
 def eventually(read: Callable[[], Any], timeout_s: float = 30.0) -> Any:
