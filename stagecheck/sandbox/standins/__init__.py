@@ -12,6 +12,9 @@ written by one of these controllers, by a webhook the API server called, or by k
     process.py       starting, stopping and judging that process from the sandbox CLI
     storage.py       a stand-in volume provisioner: binds pending PVCs
     routes.py        a stand-in for OpenShift's route host assignment and router (Admitted)
+    mesh.py          stand-ins for OSSM 2.5's operator: control plane, member roll, members
+    mesh_injector.py a stand-in for istiod's sidecar injector: a real webhook the API server
+                     calls for pods in member namespaces
 
 A controller is level-triggered: each pass it reads what it owns and writes only what
 differs, so a pass that finds the world as it should be writes nothing (the sandbox is
