@@ -15,6 +15,7 @@ import pytest
 from stagecheck.errors import StagecheckError
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.sandbox.controlplane import ControlPlane
+from stagecheck.sandbox.standins.mesh_injector import InjectorConfig, inject_required
 from stagecheck.sandbox.standins.process import StandIns
 from stagecheck.sandbox.world import apply_documents, load_documents
 from tests.support import ROOT
@@ -376,3 +377,36 @@ def test_a_settled_mesh_is_not_rewritten(mesh: StandIns, kube: Kube) -> None:
     before = versions()
     mesh.await_settled()
     assert versions() == before
+
+
+@pytest.mark.parametrize(
+    "config, labels, expected",
+    [
+        (
+            InjectorConfig("enabled", never=({"matchLabels": {"job": "batch"}},)),
+            {"job": "batch"},
+            False,
+        ),
+        (
+            InjectorConfig("disabled", always=({"matchLabels": {"tier": "web"}},)),
+            {"tier": "web"},
+            True,
+        ),
+        (InjectorConfig("enabled", never=({},)), {}, True),  # an empty selector matches nothing
+        (InjectorConfig("off"), {}, False),  # an illegal policy turns injection off
+        (
+            InjectorConfig("enabled", never=({"matchLabels": {"job": "batch"}},)),
+            {"job": "batch", "sidecar.istio.io/inject": "true"},
+            True,
+        ),  # a value skips the selectors
+    ],
+    ids=["never-selector", "always-selector", "empty-selector", "illegal-policy", "value-first"],
+)
+def test_the_selectors_and_the_policy_decide_only_without_a_value(
+    config: InjectorConfig, labels: dict[str, str], expected: bool
+) -> None:
+    """inject.go injectRequired: neverInjectSelector, then alwaysInjectSelector, then the
+    policy, consulted only when the pod gives no value."""
+    pod = {"metadata": {"labels": labels}, "spec": {}}
+    assert inject_required(config, pod, "apps") is expected
+    assert inject_required(config, pod, "kube-system") is False  # IgnoredNamespaces
