@@ -45,20 +45,18 @@ def _find(docs: Docs, kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
-def _llama_stack_without_sidecar(docs: Docs) -> Docs:
-    """What the stage-2 operator did: no injection annotation, so no istio-proxy. The Llama
-    Stack operator's stand-in builds its Deployment as v0.3.0 does, never with that annotation
-    (the spec has no field for it), so a world without a hand-made Deployment needs no change
-    here: the mesh alone decides whether the operator's pod gets its sidecar."""
-    found = [
-        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "llama-stack"
-    ]
-    if not found:
-        return docs
-    template = found[0]["spec"]["template"]
-    template["metadata"].pop("annotations", None)
-    containers = template["spec"]["containers"]
-    template["spec"]["containers"] = [c for c in containers if c["name"] != "istio-proxy"]
+def _mesh_as_the_seed_had_it(docs: Docs) -> Docs:
+    """The stage-2 incident's mesh: the control plane's ``autoInject`` at its v2.5 default
+    (false, maistra/istio-operator smcp-templates/v2.5/base), and the Llama Stack operator's
+    pod without ``sidecar.istio.io/inject`` (the operator has no way to set it). The API
+    server's admission then sends the pod to the injector, which leaves it without istio-proxy
+    (policy ``disabled``, no inject value): no container is removed here."""
+    smcp = _find(docs, "ServiceMeshControlPlane", "data-science-smcp")
+    injection = ((smcp.get("spec") or {}).get("proxy") or {}).get("injection") or {}
+    injection.pop("autoInject", None)
+    for doc in docs:  # a Deployment written into the world stands for the operator's
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "llama-stack":
+            doc["spec"]["template"]["metadata"].pop("annotations", None)
     return docs
 
 
@@ -117,10 +115,11 @@ FAULTS = {
             name="seed-no-sidecar",
             description=(
                 "the stage-2 incident: the Llama Stack operator creates its pod without the "
-                "sidecar injection annotation, so the pod has no istio-proxy, cannot reach the "
-                "model server through the mesh, and the model is never registered"
+                "sidecar injection annotation and the mesh's autoInject is at its default "
+                "(false), so the injector leaves the pod without istio-proxy; it cannot reach "
+                "the model server through the mesh, and the model is never registered"
             ),
-            change_world=_llama_stack_without_sidecar,
+            change_world=_mesh_as_the_seed_had_it,
             dataplane=frozenset({"llm-unreachable"}),
         ),
         Fault(

@@ -15,6 +15,9 @@ written by one of these controllers, by a webhook the API server called, or by k
     kserve.py        a stand-in for KServe 0.15 Serverless with Knative: InferenceService
     llamastack.py    a stand-in for llama-stack-k8s-operator v0.3.0: LlamaStackDistribution
     calls.py         the HTTP calls those two make to the servers they manage
+    mesh.py          stand-ins for OSSM 2.5's operator: control plane, member roll, members
+    mesh_injector.py a stand-in for istiod's sidecar injector: a real webhook the API server
+                     calls for pods in member namespaces
 
 A controller is level-triggered: each pass it reads what it owns and writes only what
 differs, so a pass that finds the world as it should be writes nothing (the sandbox is

@@ -27,6 +27,7 @@ from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
 from stagecheck.sandbox.standins.kserve import KServeStandin
 from stagecheck.sandbox.standins.llamastack import LlamaStackOperatorStandin
+from stagecheck.sandbox.standins.mesh import mesh_standins
 from stagecheck.sandbox.standins.routes import RouteStandin
 from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
 
@@ -45,14 +46,11 @@ BACKENDS = {
 
 def controllers() -> list[Controller]:
     """Every stand-in, in the order a pass runs them (upstream first: storage and routes
-    before the operators whose objects use them; the model server before Llama Stack)."""
-    made: list[Callable[[], Controller]] = [
-        VolumeProvisionerStandin,
-        RouteStandin,
-        KServeStandin,
-        LlamaStackOperatorStandin,
-    ]
-    return [make() for make in made]
+    before the operators whose objects use them; the mesh before the operators, its webhook
+    must answer before their pods are created; the model server before Llama Stack)."""
+    made: list[Callable[[], Controller]] = [VolumeProvisionerStandin, RouteStandin]
+    operators: list[Callable[[], Controller]] = [KServeStandin, LlamaStackOperatorStandin]
+    return [make() for make in made] + [*mesh_standins()] + [make() for make in operators]
 
 
 def run(state_dir: Path, stop: threading.Event, only: Sequence[str] = ()) -> None:
