@@ -161,15 +161,26 @@ class Cluster:
         )
 
     def expect_docling_ready(self, name: str, within: float | None) -> None:
-        """Docling's DoclingServe resource Ready where the cluster serves the kind (the Docling
-        operator), else its Deployment available."""
+        """Docling's DoclingServe available where the cluster serves the kind (the Docling
+        operator), else its Deployment of that name available.
+
+        The docling-operator writes no ``Ready`` condition and no phase: its condition
+        ``DeploymentAvailable`` is a copy of the ``Available`` condition of the Deployment
+        ``<name>-deployment`` (docling-operator internal/reconcilers/status.go), so that is
+        the rule applied, and the failure says so."""
         kind = "DoclingServe.docling.github.io"
         try:
             self.discovery.resolve(kind)
         except UnknownKind:
             self.expect_deployment_available(name, None, None, None, within)
             return
-        self.expect_condition(kind, name, None, "Ready", "True", within)
+        ref = self.ref(kind, name)
+        self._expect_object(
+            ref,
+            f"condition {checks.DOCLING_AVAILABLE}=True ({checks.DOCLING_RULE})",
+            checks.docling_available,
+            within,
+        )
 
     def expect_pods_ready(self, selector: str, namespace: str | None, within: float | None) -> None:
         namespace = namespace or self.namespace

@@ -1,0 +1,19 @@
+"""Fixtures for the engine's tests against the real control plane."""
+
+from __future__ import annotations
+
+import pytest
+
+from stagecheck.kube.client import Kube
+from stagecheck.sandbox.world import apply_documents, load_documents
+from tests.support import ROOT
+
+STAGE_CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
+
+
+@pytest.fixture(scope="session")
+def stage_kinds(kube: Kube) -> Kube:
+    """The control plane serving the stage's custom kinds (LlamaStackDistribution,
+    DoclingServe, the Maistra kinds, Route...), as the sandbox installs them."""
+    apply_documents(kube, load_documents(STAGE_CRDS))
+    return kube
