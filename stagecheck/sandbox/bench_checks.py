@@ -220,9 +220,9 @@ DSPA_CONDITIONS = [
 CHECKS: list[Check] = [
     condition(
         "DoclingServe", "docling.github.io/v1alpha1", "doclingserves.docling.github.io",
-        "docling", "Ready", "True", sentence='the Docling server "docling" is ready',
+        "docling", "DeploymentAvailable", "True", sentence='the Docling server "docling" is ready',
     ),
-    deployment_available("docling-serve", None),
+    deployment_available("docling-deployment", None),
     phase(
         "LlamaStackDistribution", "llamastack.io/v1alpha1", "llamastackdistributions.llamastack.io",
         "llama-stack", "Ready", 'the Llama Stack distribution "llama-stack" is ready',
@@ -247,7 +247,7 @@ CHECKS: list[Check] = [
         "ServiceMeshMember", "maistra.io/v1", "servicemeshmembers.maistra.io",
         "default", "Ready", "True",
     ),
-    namespace_label("istio.io/rev", "data-science-smcp"),
+    namespace_label("maistra.io/member-of", "istio-system"),
     pods_have_container("app=llama-stack", "istio-proxy"),
 ]  # fmt: skip
 

@@ -270,10 +270,13 @@ def test_the_seed_incident_turns_the_mesh_scenario_red_with_the_broken_link(
     for fragment in [
         "lack container istio-proxy",
         "has containers [llamastack]",
-        "namespace is correctly labelled istio.io/rev=data-science-smcp and a mesh member",
+        "Service Mesh 2.x rules (maistra.io ServiceMeshControlPlane v2 served)",
+        "namespace private-ai-demo is a mesh member labelled maistra.io/member-of=istio-system",
         "created by the operator of LlamaStackDistribution llama-stack",
         "-> Deployment llama-stack -> LlamaStackDistribution llama-stack",
-        'lacks the sidecar.istio.io/inject: "true" annotation',
+        'lacks sidecar.istio.io/inject: "true" (as a label or an annotation)',
+        "ServiceMeshControlPlane istio-system/data-science-smcp has "
+        "spec.proxy.injection.autoInject=false (unset; the default)",
         "evidence: owner chain",
     ]:
         assert fragment in result.message, result.message
@@ -384,7 +387,7 @@ def test_the_reports_agree_with_a_red_run(seed_fault: Run) -> None:
     failed = sorted(name for name, r in seed_fault.scenarios.items() if r.outcome == "failed")
     assert failed, seed_fault.output[-2000:]
     assert "| mesh | ❌" in page and "| llama-stack | ❌" in page and "| milvus | ✅" in page
-    assert "lacks the sidecar.istio.io/inject" in page
+    assert "lacks sidecar.istio.io/inject" in page
     junit = ET.parse(reports / "junit.xml").getroot()
     cases = list(junit.iter("testcase"))
     assert len(cases) == len(seed_fault.scenarios)
