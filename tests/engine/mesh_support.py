@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from stagecheck.errors import KubeApiError
 from stagecheck.kube.client import JsonObject, Kube
+from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.world import apply_documents
 
 T = "2026-11-01T09:05:00Z"
@@ -113,3 +115,17 @@ def remove(kube: Kube, paths: list[str]) -> None:
 
 def apply(kube: Kube, documents: list[dict[str, Any]]) -> None:
     apply_documents(kube, documents)
+
+
+def await_listable(kube: Kube, crd: dict[str, Any], timeout_s: float = 30) -> None:
+    """Until the CRD's kind is served and listed (its storage answers 429 for a moment)."""
+    kind = f"{crd['spec']['names']['kind']}.{crd['spec']['group']}"
+    resource = Discovery(kube).resolve_when_served(kind)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            kube.get(resource.collection_path(None))
+            return
+        except KubeApiError:
+            assert time.monotonic() < deadline, f"{resource.qualified} is never listable"
+            time.sleep(0.2)

@@ -13,7 +13,14 @@ import pytest
 from stagecheck.engine import mesh
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
-from tests.engine.mesh_support import apply, deployment, namespace, pod_of, remove
+from tests.engine.mesh_support import (
+    apply,
+    await_listable,
+    deployment,
+    namespace,
+    pod_of,
+    remove,
+)
 
 ENABLED = "mesh3-enabled"
 REVISION = "mesh3-revision"
@@ -38,6 +45,7 @@ ISTIO = {"apiVersion": "sailoperator.io/v1", "kind": "Istio", "metadata": {"name
 @pytest.fixture(scope="module")
 def cluster(stage_kinds: Kube) -> Iterator[Kube]:
     apply(stage_kinds, [CRD])
+    await_listable(stage_kinds, CRD)
     apply(stage_kinds, [
         ISTIO,
         namespace(ENABLED, {"istio-injection": "enabled"}),
