@@ -349,6 +349,9 @@ def test_a_workload_without_the_route_role_turns_the_pipelines_api_red_naming_it
         "HTTP 403: user system:serviceaccount:private-ai-demo:rag-workload-sa may not get",
         "ServiceAccount private-ai-demo/rag-workload-sa is authenticated but may not use the "
         "route; grant it the role ds-pipeline-user-access-dspa",
+        # The world is RHOAI 2.25 (DSPO v2.17): the rule of its oauth-proxy, and where it was seen.
+        "get on routes/ds-pipeline-dspa (route.openshift.io), which its oauth-proxy asks",
+        "seen: container oauth-proxy of Deployment private-ai-demo/ds-pipeline-dspa",
     ]:
         assert fragment in result.message, result.message
     ready = pipelines_not_granted.result("The pipelines application and its components are ready")
