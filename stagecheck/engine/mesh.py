@@ -284,7 +284,11 @@ def _served(discovery: Discovery, kind: str, version: str | None) -> ResourceTyp
 
 
 def _any(kube: Kube, resource: ResourceType) -> bool:
-    return bool(kube.get(resource.collection_path(None), {"limit": "1"}).get("items"))
+    """Whether any object of the kind exists; a kind the reader may not list counts as none."""
+    try:
+        return bool(kube.get(resource.collection_path(None), {"limit": "1"}).get("items"))
+    except KubeApiError:
+        return False
 
 
 def _namespace_labels(kube: Kube, namespace: str) -> dict[str, str]:
