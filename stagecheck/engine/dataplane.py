@@ -409,7 +409,7 @@ def why_model_missing(
     only when the server does not answer."""
     reasons: list[str] = []
     servers = _llama_stack_servers(cluster, target.namespace)
-    live = _served_providers(stack) if stack is not None else None
+    live, unanswered = _served_providers(stack) if stack is not None else (None, "")
     if stack is not None and live is not None:
         sources = [(live, f"Llama Stack's /v1/providers at {stack.endpoint.url}")]
     else:
@@ -417,7 +417,7 @@ def why_model_missing(
             (
                 (server.get("status", {}).get("distributionConfig") or {}).get("providers") or [],
                 f"{server['kind']} {server['metadata']['name']} status, the operator's copy "
-                "of /v1/providers",
+                "of /v1/providers" + (f"; the server's own {unanswered}" if unanswered else ""),
             )
             for server, _ in servers
         ]
@@ -469,15 +469,20 @@ def _llama_stack_servers(cluster: Cluster, namespace: str) -> list[tuple[JsonObj
     return found
 
 
-def _served_providers(stack: LlamaStack) -> list[JsonObject] | None:
-    """``GET /v1/providers``'s ``data``, or None when the server does not answer with it."""
+def _served_providers(stack: LlamaStack) -> tuple[list[JsonObject] | None, str]:
+    """(``GET /v1/providers``'s ``data``, "") or (None, how it did not answer)."""
     try:
         with stack.endpoint.client(PROVIDERS_TIMEOUT_S) as http:
             reply = http.get("/v1/providers")
+    except httpx.HTTPError as error:
+        return None, f"/v1/providers does not answer ({type(error).__name__})"
+    try:
         data = reply.json().get("data") if reply.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return None
-    return [p for p in data if isinstance(p, dict)] if isinstance(data, list) else None
+    except (ValueError, AttributeError):
+        data = None
+    if not isinstance(data, list):
+        return None, f"/v1/providers answered HTTP {reply.status_code} without a providers list"
+    return [p for p in data if isinstance(p, dict)], ""
 
 
 # -- retrieval-augmented answers --------------------------------------------------------------

@@ -19,6 +19,7 @@ from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.kube.client import Kube
+from stagecheck.sandbox.controlplane import free_ports
 from tests.engine.mesh_support import apply, deployment, namespace, pod_of
 from tests.support import LocalHandler, local_http
 
@@ -119,3 +120,14 @@ def test_the_distribution_is_found_under_the_kind_that_holds_it(cluster: Kube) -
     Cluster(cluster, OGX).expect_distribution_ready("ogx", None)
     with pytest.raises(StepFailure, match="LlamaStackDistribution llsd-provider-error/absent"):
         Cluster(cluster, FAILING).expect_distribution_ready("absent", None)
+
+
+def test_a_server_that_does_not_answer_leaves_the_copy_and_says_so(cluster: Kube) -> None:
+    (closed,) = free_ports(1)
+    gone = LlamaStack(Endpoint("llama-stack", f"http://127.0.0.1:{closed}", True, "test"))
+    said = why(cluster, FAILING, gone) or ""
+    assert "its inference provider vllm reports 'Error: Health check failed" in said
+    assert (
+        "the operator's copy of /v1/providers; the server's own /v1/providers does not "
+        "answer (ConnectError)" in said
+    )

@@ -308,9 +308,10 @@ def test_the_seed_incident_says_why_the_model_is_not_usable(seed_fault: Run) -> 
     for fragment in [
         "expected model smollm2-135m registered and answering",
         "is listed, but a completion through it fails",
-        # The server's own /v1/providers (remote::vllm health: GET <url>/health, refused).
-        "its inference provider vllm reports 'Error: Health check failed:",
-        "(Llama Stack's /v1/providers at http://",
+        # From the server's own /v1/providers where it answers (remote::vllm health: GET
+        # <url>/health, refused), else from the operator's copy in the LLSD's status.
+        "its inference provider vllm reports 'Error",
+        "/v1/providers",
         "Llama Stack cannot reach the model server",
         "has no istio-proxy sidecar, so the mesh rejects its calls",
     ]:
