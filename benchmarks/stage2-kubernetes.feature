@@ -4,7 +4,7 @@ Feature: Benchmark: the Kubernetes-level checks of stage 2
 
   Scenario: Every Kubernetes-level check of stage 2 holds
     Then the Docling server "docling" is ready
-    And the deployment "docling-serve" is available
+    And the deployment "docling-deployment" is available
     And the Llama Stack distribution "llama-stack" is ready
     And the deployment "llama-stack" is available with 1/1 replicas ready
     And the stage namespace exists

@@ -13,8 +13,8 @@ expect() {  # expect NAME EXPECTED ACTUAL
   echo "FAIL $name: expected $2, got ${got:-nothing}" >&2
   exit 1
 }
-expect 'the Docling server "docling" is ready' True "$("$k" get doclingserves.docling.github.io docling -n private-ai-demo -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')"
-expect 'the deployment "docling-serve" is available' True "$("$k" get deployment docling-serve -n private-ai-demo -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')"
+expect 'the Docling server "docling" is ready' True "$("$k" get doclingserves.docling.github.io docling -n private-ai-demo -o jsonpath='{.status.conditions[?(@.type=="DeploymentAvailable")].status}')"
+expect 'the deployment "docling-deployment" is available' True "$("$k" get deployment docling-deployment -n private-ai-demo -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')"
 expect 'the Llama Stack distribution "llama-stack" is ready' Ready "$("$k" get llamastackdistributions.llamastack.io llama-stack -n private-ai-demo -o jsonpath='{.status.phase}')"
 expect 'the deployment "llama-stack" is available with 1/1 replicas ready' 'True 1/1' "$("$k" get deployment llama-stack -n private-ai-demo -o jsonpath='{.status.conditions[?(@.type=="Available")].status} {.status.readyReplicas}/{.spec.replicas}')"
 expect 'the stage namespace exists' private-ai-demo "$("$k" get namespace private-ai-demo -o jsonpath='{.metadata.name}')"

@@ -19,5 +19,7 @@ def dspa_bucket(cluster: Cluster, target: Target, endpoints: Endpoints, name: st
 
 
 @sentence(r'the pipelines API of the DSPA "(?P<name>[^"]+)" is healthy through its route')
-def pipelines_api_healthy(target: Target, endpoints: Endpoints, name: str) -> None:
-    pipelines.api_healthy(target, endpoints, name)
+def pipelines_api_healthy(
+    target: Target, endpoints: Endpoints, cluster: Cluster, name: str
+) -> None:
+    pipelines.api_healthy(target, endpoints, cluster, name)

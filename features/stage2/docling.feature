@@ -6,7 +6,7 @@ Feature: Docling: the stage's documents are converted for ingestion
   @smoke
   Scenario: Docling is deployed and ready
     Then the Docling server "docling" is ready within 5m
-    And the deployment "docling-serve" is available within 5m
+    And the deployment "docling-deployment" is available within 5m
 
   Scenario: Docling answers its health check
     Then Docling answers its health check

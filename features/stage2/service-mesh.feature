@@ -1,8 +1,9 @@
 @mesh
 Feature: Service mesh: the stage's workloads talk to each other through the mesh
   Llama Stack reaches the model server, a Knative service that accepts only mTLS, through
-  the OpenShift Service Mesh. The stage namespace must be a member of the mesh, labelled for
-  injection by the stage's control plane, and its workloads must run with their sidecar.
+  the OpenShift Service Mesh (2.x). The stage namespace must be a member of the mesh, which the
+  mesh's member controller records with the label maistra.io/member-of (the label the sidecar
+  injector selects namespaces by), and its workloads must run with their sidecar.
 
   @smoke
   Scenario: The mesh control plane is ready
@@ -10,7 +11,7 @@ Feature: Service mesh: the stage's workloads talk to each other through the mesh
 
   Scenario: The stage namespace is a member of the mesh, enrolled for injection
     Then the ServiceMeshMember "default" has condition "Ready" with status "True" within 2m
-    And the stage namespace has label "istio.io/rev" with value "data-science-smcp"
+    And the stage namespace has label "maistra.io/member-of" with value "istio-system"
 
   Scenario: Llama Stack runs with its mesh sidecar
     Then every pod with labels "app=llama-stack" has a container named "istio-proxy" within 2m

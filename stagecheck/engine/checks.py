@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -308,6 +309,36 @@ def _pods_cause(pods: list[JsonObject], owner: JsonObject | None) -> tuple[str |
     return (summaries[0][0], None) if summaries else (None, None)
 
 
+DOCLING_AVAILABLE = "DeploymentAvailable"
+DOCLING_RULE = (
+    "the docling-operator's rule: it writes no Ready condition, DeploymentAvailable copies "
+    "the Available condition of Deployment <name>-deployment"
+)
+
+
+def docling_available(obj: JsonObject | None) -> Observation:
+    """A DoclingServe as its operator reports it (docling-operator internal/reconcilers/
+    status.go): ``DeploymentAvailable`` copied from its Deployment's ``Available``;
+    ``DeploymentCreated`` is Unknown/DeploymentStatusError when the operator cannot read it."""
+    seen = condition_is(obj, DOCLING_AVAILABLE, "True")
+    if seen.ok or obj is None:
+        return seen
+    deployment = f"Deployment {obj['metadata']['name']}-deployment"
+    created = condition(obj, "DeploymentCreated")
+    available = condition(obj, DOCLING_AVAILABLE)
+    if created is not None and created.get("status") != "True":
+        cause = f"the operator cannot read its {deployment}: {describe_condition(created)}"
+    elif available is not None:
+        said = available.get("message") or available.get("reason") or "no message"
+        cause = f"{deployment} is not available: {said}"
+    else:
+        cause = (
+            f"the operator has not reported on {deployment} yet (no {DOCLING_AVAILABLE} "
+            "condition): is the docling-operator running?"
+        )
+    return replace(seen, cause=cause)
+
+
 READY_PHASES = frozenset({"Ready", "Running", "Succeeded", "Active", "Bound", "Available"})
 
 
@@ -333,6 +364,8 @@ def ready(obj: JsonObject | None) -> Observation:
     if kind == "DaemonSet":
         want, have = int(status.get("desiredNumberScheduled", 0)), int(status.get("numberReady", 0))
         return Observation(ok=have == want, actual=f"{have}/{want} pods ready", since=_created(obj))
+    if kind == "DoclingServe":  # writes no Ready and no phase
+        return docling_available(obj)
     if kind == "Pod":
         summary, terminal = pod_summary(obj)
         return Observation(ok=pod_is_ready(obj), actual=summary, terminal=terminal)

@@ -26,6 +26,7 @@ from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind
+from stagecheck.kube.client import JsonObject
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -380,39 +381,108 @@ def model_answers(endpoint: Endpoint, model: str, question: str, expected: str |
 def stage_model_registered(stack: LlamaStack, target: Target, cluster: Cluster) -> str:
     model = stage_model(target)
     provider = target.vars.get("inference_provider")
-    return stack.model_registered(model, provider, lambda: why_model_missing(cluster, target))
+    return stack.model_registered(
+        model, provider, lambda: why_model_missing(cluster, target, stack)
+    )
 
 
-def why_model_missing(cluster: Cluster, target: Target) -> str | None:
-    """What the cluster says about Llama Stack's inference provider and its mesh sidecar."""
+# The Llama Stack server resources, by the operator that serves them, with their pods' app
+# label (llama-stack-k8s-operator controllers/resource_helper.go; ogx-k8s-operator).
+LLAMA_STACK_SERVERS = {
+    "LlamaStackDistribution.llamastack.io": "llama-stack",
+    "OGXServer.ogx.io": "ogx",
+}
+# llama-stack providers/datatypes.py HealthStatus; "Not Implemented" is no failure.
+HEALTH_OK, HEALTH_NOT_IMPLEMENTED = "OK", "Not Implemented"
+PROVIDERS_TIMEOUT_S = 5.0  # what the operator allows the same call
+
+
+def why_model_missing(
+    cluster: Cluster, target: Target, stack: LlamaStack | None = None
+) -> str | None:
+    """What the cluster says about Llama Stack's inference provider and its mesh sidecar.
+
+    Provider health comes from the server's own ``/v1/providers`` where it answers; the
+    operator's ``status.distributionConfig.providers`` is only a copy of that reply, taken when
+    its Deployment was last ready (its HealthCheck and phase follow the Deployment alone:
+    llama-stack-k8s-operator controllers/llamastackdistribution_controller.go), so it is read
+    only when the server does not answer."""
     reasons: list[str] = []
-    try:
-        lsd = cluster.discovery.resolve("LlamaStackDistribution.llamastack.io")
-        for item in cluster.kube.get(lsd.collection_path(target.namespace)).get("items", []):
-            providers = item.get("status", {}).get("distributionConfig", {}).get("providers", [])
-            for provider in providers:
-                health = (provider.get("health") or {}).get("status")
-                if provider.get("api") == "inference" and health not in (None, "OK"):
-                    reasons.append(
-                        f"its inference provider {provider.get('providerID')} reports {health!r} "
-                        f"(LlamaStackDistribution {item['metadata']['name']}): Llama Stack cannot "
-                        "reach the model server"
-                    )
-    except (UnknownKind, KubeApiError):
-        pass
-    try:
-        pods = cluster.kube.get(
-            f"/api/v1/namespaces/{target.namespace}/pods", {"labelSelector": "app=llama-stack"}
-        ).get("items", [])
-        without = [p["metadata"]["name"] for p in pods if SIDECAR not in container_names(p)]
-        if without:
-            reasons.append(
-                f"pod {without[0]} has no {SIDECAR} sidecar, so the mesh rejects its calls to "
-                "the mTLS-only model service"
+    servers = _llama_stack_servers(cluster, target.namespace)
+    live, unanswered = _served_providers(stack) if stack is not None else (None, "")
+    if stack is not None and live is not None:
+        sources = [(live, f"Llama Stack's /v1/providers at {stack.endpoint.url}")]
+    else:
+        sources = [
+            (
+                (server.get("status", {}).get("distributionConfig") or {}).get("providers") or [],
+                f"{server['kind']} {server['metadata']['name']} status, the operator's copy "
+                "of /v1/providers" + (f"; the server's own {unanswered}" if unanswered else ""),
             )
+            for server, _ in servers
+        ]
+    for providers, source in sources:
+        for provider in providers:
+            health = provider.get("health") or {}
+            status = health.get("status")
+            if provider.get("api") != "inference" or status in (
+                None,
+                HEALTH_OK,
+                HEALTH_NOT_IMPLEMENTED,
+            ):
+                continue
+            said = f"{status}: {health['message']}" if health.get("message") else str(status)
+            reasons.append(
+                f"its inference provider {provider.get('provider_id')} reports {said!r} "
+                f"({source}): Llama Stack cannot reach the model server"
+            )
+    selectors = [
+        f"app={app},app.kubernetes.io/instance={s['metadata']['name']}" for s, app in servers
+    ]
+    try:
+        for selector in selectors or ["app=llama-stack"]:
+            pods = cluster.kube.get(
+                f"/api/v1/namespaces/{target.namespace}/pods", {"labelSelector": selector}
+            ).get("items", [])
+            without = [p["metadata"]["name"] for p in pods if SIDECAR not in container_names(p)]
+            if without:
+                reasons.append(
+                    f"pod {without[0]} has no {SIDECAR} sidecar, so the mesh rejects its calls "
+                    "to the mTLS-only model service"
+                )
+                break
     except KubeApiError:
         pass
     return "; ".join(reasons) or None
+
+
+def _llama_stack_servers(cluster: Cluster, namespace: str) -> list[tuple[JsonObject, str]]:
+    """The namespace's Llama Stack server resources of every kind served, with their pods' app."""
+    found: list[tuple[JsonObject, str]] = []
+    for kind, app in LLAMA_STACK_SERVERS.items():
+        try:
+            resource = cluster.discovery.resolve(kind)
+            items = cluster.kube.get(resource.collection_path(namespace)).get("items", [])
+        except (UnknownKind, KubeApiError):
+            continue
+        found.extend((item, app) for item in items)
+    return found
+
+
+def _served_providers(stack: LlamaStack) -> tuple[list[JsonObject] | None, str]:
+    """(``GET /v1/providers``'s ``data``, "") or (None, how it did not answer)."""
+    try:
+        with stack.endpoint.client(PROVIDERS_TIMEOUT_S) as http:
+            reply = http.get("/v1/providers")
+    except httpx.HTTPError as error:
+        return None, f"/v1/providers does not answer ({type(error).__name__})"
+    try:
+        data = reply.json().get("data") if reply.status_code == 200 else None
+    except (ValueError, AttributeError):
+        data = None
+    if not isinstance(data, list):
+        return None, f"/v1/providers answered HTTP {reply.status_code} without a providers list"
+    return [p for p in data if isinstance(p, dict)], ""
 
 
 # -- retrieval-augmented answers --------------------------------------------------------------
@@ -467,7 +537,9 @@ def ask(
                    "the vector store is empty, or its provider (Milvus) lost the data")  # fmt: skip
     model = target.vars.get("llama_stack_model") or stage_model(target)
     context = [text for _, text in rag.retrieved[:3]]
-    rag.answer = stack.answer(model, question, context, lambda: why_model_missing(cluster, target))
+    rag.answer = stack.answer(
+        model, question, context, lambda: why_model_missing(cluster, target, stack)
+    )
 
 
 def retrieved_from(rag: RagExchange, document: str) -> None:

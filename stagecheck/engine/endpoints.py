@@ -9,9 +9,18 @@ A target's ``endpoints`` map a name (``milvus``, ``model``, ``llama-stack``) to
   port, by number or name) or to the named pod, reached as ``http://127.0.0.1:LOCAL/PATH``.
   This is how a kind cluster without ingress is reached.
 
-An unmapped name falls back to a Route of that name. The sandbox maps its data plane's loopback
-URLs, or its port-forwards (``STAGECHECK_ENDPOINTS_VIA=port-forward``). TLS is verified unless
-the target lists the endpoint in ``insecure-endpoints``. Port-forwards live until ``close()``.
+An unmapped name falls back to what the operator that makes the service reports or creates:
+``llama-stack`` to the Llama Stack server resource's ``status.routeURL`` (``externalURL`` for
+an OGXServer), or from inside the cluster its ``status.serviceURL`` (the llama-stack operator
+makes no Route: llama-stack-k8s-operator controllers/status.go, network_resources.go);
+``docling`` to the DoclingServe's Route ``<name>-route``, or from inside the cluster its
+Service ``<name>-service`` on 5001 (docling-operator internal/reconcilers/); any other name to
+a Route of that name. A Route is used only through a router that admitted it
+(``Admitted=True`` in ``status.ingress[]``, openshift/api route/v1/types.go).
+
+The sandbox maps its data plane's loopback URLs, or its port-forwards
+(``STAGECHECK_ENDPOINTS_VIA=port-forward``). TLS is verified unless the target lists the
+endpoint in ``insecure-endpoints``. Port-forwards live until ``close()``.
 An endpoint the target's ``endpoint-auth`` names carries that bearer token on every call (the
 pipelines route sends the kubeconfig's by default: its proxy asks for one).
 """
@@ -103,6 +112,10 @@ class Endpoints:
             return Endpoint(name, spec.rstrip("/"), verify, "explicit URL")
         if not spec and fallback is not None:
             return Endpoint(name, fallback[0].rstrip("/"), verify, fallback[1])
+        if not spec and route is None:
+            found = self._operator_made(name, verify)
+            if found is not None:
+                return found
         if spec and spec.startswith("port-forward:"):
             return self._forwarded(name, spec, verify)
         route = spec.removeprefix("route:") if spec else route or name
@@ -218,6 +231,8 @@ class Endpoints:
         return ready[0], _container_port(ready[0], target), f"Service {service}"
 
     def _route_url(self, name: str) -> str | None:
+        """The URL of the Route through a router that admitted it; None when there is no such
+        Route; an EndpointError naming each router's verdict when no router admitted it."""
         try:
             routes = self._discovery.resolve("Route.route.openshift.io")
         except UnknownKind:
@@ -225,12 +240,116 @@ class Endpoints:
         route = self._kube.get_or_none(routes.object_path(name, self._target.namespace))
         if route is None:
             return None
-        ingress = (route.get("status", {}).get("ingress") or [{}])[0]
-        host = ingress.get("host") or route.get("spec", {}).get("host")
-        if not host:
-            return None
         scheme = "https" if route.get("spec", {}).get("tls") else "http"
-        return f"{scheme}://{host}"
+        ingresses = route.get("status", {}).get("ingress") or []
+        for ingress in ingresses:
+            if _admitted(ingress).get("status") == "True" and ingress.get("host"):
+                return f"{scheme}://{ingress['host']}"
+        where = f"Route {self._target.namespace}/{name}"
+        if not ingresses:
+            raise EndpointError(
+                f"{where} is not admitted by any router (status.ingress is empty): no router "
+                "serves its host yet; is the router running, does the route's shard select it?"
+            )
+        verdicts = "; ".join(_verdict(i) for i in ingresses)
+        raise EndpointError(f"{where} is not admitted, so it cannot be used: {verdicts}")
+
+    def _operator_made(self, name: str, verify: bool) -> Endpoint | None:
+        """The unmapped endpoint where its operator publishes it (see the module's doc)."""
+        if name == "llama-stack":
+            return self._llama_stack(verify)
+        if name == "docling":
+            return self._docling(verify)
+        return None
+
+    def _served_items(self, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for kind in kinds:
+            try:
+                resource = self._discovery.resolve(kind)
+            except UnknownKind:
+                continue
+            path = resource.collection_path(self._target.namespace)
+            found.extend(self._kube.get(path).get("items", []))
+        return sorted(found, key=lambda o: (o.get("kind", ""), o["metadata"]["name"]))
+
+    def _llama_stack(self, verify: bool) -> Endpoint | None:
+        servers = self._served_items(LLAMA_STACK_KINDS)
+        if not servers:
+            return None
+        if len(servers) > 1:
+            listed = ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in servers)
+            raise EndpointError(
+                f"no llama-stack endpoint is configured and {self._target.namespace} holds "
+                f"several Llama Stack servers ({listed}); name one in [targets."
+                f'{self._target.name}.endpoints] llama-stack = "..."'
+            )
+        server = servers[0]
+        status = server.get("status") or {}
+        what = f"{server['kind']} {server['metadata']['name']}"
+        external = "externalURL" if server["kind"] == "OGXServer" else "routeURL"
+        if status.get(external):
+            return Endpoint(
+                "llama-stack", str(status[external]).rstrip("/"), verify,
+                f"status.{external} of {what}",
+            )  # fmt: skip
+        service_url = status.get("serviceURL")
+        if service_url and self._target.type == "in-cluster":
+            return Endpoint(
+                "llama-stack", str(service_url).rstrip("/"), verify, f"status.serviceURL of {what}"
+            )
+        service = f"{server['metadata']['name']}-service"
+        raise EndpointError(
+            f"no llama-stack endpoint for {self._target.describe()}: {what} has no "
+            f"status.{external} (its operator exposes the server only with spec.network."
+            f"{'externalAccess.enabled' if external == 'externalURL' else 'exposeRoute'}) and "
+            + (f"its status.serviceURL {service_url} is reached only from inside the cluster"
+               if service_url else "no status.serviceURL (no Service, or the operator has not "
+               "reported yet)")
+            + f'; set [targets.{self._target.name}.endpoints] llama-stack = "https://..." or '
+            f'"port-forward:service/{service}:8321" in stagecheck.toml'
+        )  # fmt: skip
+
+    def _docling(self, verify: bool) -> Endpoint | None:
+        servers = self._served_items(("DoclingServe.docling.github.io",))
+        if not servers:
+            return None
+        name = servers[0]["metadata"]["name"]
+        if self._target.type == "in-cluster":
+            service = f"http://{name}-service.{self._target.namespace}.svc.cluster.local:5001"
+            how = f"Service {name}-service of DoclingServe {name}"
+            return Endpoint("docling", service, verify, how)
+        route = f"{name}-route"
+        url = self._route_url(route)
+        if url is None:
+            enabled = (servers[0].get("spec", {}).get("route") or {}).get("enabled")
+            raise EndpointError(
+                f"no docling endpoint for {self._target.describe()}: DoclingServe {name} has no "
+                f"Route {route} in {self._target.namespace}"
+                + ("" if enabled else " (its operator makes one only with spec.route.enabled: "
+                   "true)")
+                + f'; set [targets.{self._target.name}.endpoints] docling = "https://..." or '
+                f'"port-forward:service/{name}-service:5001" in stagecheck.toml'
+            )  # fmt: skip
+        return Endpoint("docling", url, verify, f"Route {route} of DoclingServe {name}")
+
+
+LLAMA_STACK_KINDS = ("LlamaStackDistribution.llamastack.io", "OGXServer.ogx.io")
+
+
+def _admitted(ingress: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in ingress.get("conditions") or [] if c.get("type") == "Admitted"), {})
+
+
+def _verdict(ingress: dict[str, Any]) -> str:
+    """One router's word: ``router default: Admitted=False (HostAlreadyClaimed: ...)``."""
+    condition = _admitted(ingress)
+    router = ingress.get("routerName") or "(unnamed)"
+    if not condition:
+        return f"router {router} has not admitted it (no Admitted condition)"
+    detail = ": ".join(str(condition[k]) for k in ("reason", "message") if condition.get(k))
+    said = f" ({detail})" if detail else ""
+    return f"router {router}: Admitted={condition.get('status')}{said}"
 
 
 def _container_port(pod: dict[str, Any], port: str) -> int:

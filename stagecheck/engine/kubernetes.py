@@ -146,30 +146,51 @@ class Cluster:
 
     def expect_distribution_ready(self, name: str, within: float | None) -> None:
         """A Llama Stack server resource in phase Ready: LlamaStackDistribution, or OGXServer
-        where the cluster serves that (Llama Stack's 2026 rename), chosen by discovery."""
+        where the cluster serves that (Llama Stack's 2026 rename), chosen by discovery; where
+        both are served (a migration), the kind that holds an object of that name."""
         kinds = ("LlamaStackDistribution.llamastack.io", "OGXServer.ogx.io")
+        served: list[ObjectRef] = []
         for kind in kinds:
             try:
-                self.discovery.resolve(kind)
+                served.append(self.ref(kind, name))
             except UnknownKind:
                 continue
-            self.expect_phase(kind, name, None, "Ready", within)
-            return
-        raise UnknownKind(
-            f"the cluster serves neither {' nor '.join(kinds)}: is the Llama Stack (OGX) "
-            "operator installed?"
+        if not served:
+            raise UnknownKind(
+                f"the cluster serves neither {' nor '.join(kinds)}: is the Llama Stack (OGX) "
+                "operator installed?"
+            )
+        ref = next(
+            (
+                r
+                for r in served
+                if self.kube.get_or_none(r.resource.object_path(r.name, r.namespace))
+            ),
+            served[0],
         )
+        self._expect_object(ref, "phase Ready", lambda o: checks.phase_is(o, "Ready"), within)
 
     def expect_docling_ready(self, name: str, within: float | None) -> None:
-        """Docling's DoclingServe resource Ready where the cluster serves the kind (the Docling
-        operator), else its Deployment available."""
+        """Docling's DoclingServe available where the cluster serves the kind (the Docling
+        operator), else its Deployment of that name available.
+
+        The docling-operator writes no ``Ready`` condition and no phase: its condition
+        ``DeploymentAvailable`` is a copy of the ``Available`` condition of the Deployment
+        ``<name>-deployment`` (docling-operator internal/reconcilers/status.go), so that is
+        the rule applied, and the failure says so."""
         kind = "DoclingServe.docling.github.io"
         try:
             self.discovery.resolve(kind)
         except UnknownKind:
             self.expect_deployment_available(name, None, None, None, within)
             return
-        self.expect_condition(kind, name, None, "Ready", "True", within)
+        ref = self.ref(kind, name)
+        self._expect_object(
+            ref,
+            f"condition {checks.DOCLING_AVAILABLE}=True ({checks.DOCLING_RULE})",
+            checks.docling_available,
+            within,
+        )
 
     def expect_pods_ready(self, selector: str, namespace: str | None, within: float | None) -> None:
         namespace = namespace or self.namespace

@@ -1,9 +1,26 @@
-"""Why a pod has no mesh sidecar: the chain from the mesh to the pod, and the first broken link.
+"""Why a pod has no mesh sidecar: the chain from the mesh to the pod, and the first broken link,
+judged by the rules of the Service Mesh the cluster serves.
 
-The links, in order: the namespace is a member of a mesh (ServiceMeshMember Ready, or listed
-by a ServiceMeshMemberRoll); it carries ``istio.io/rev`` naming an existing control plane; the
-pod asks for injection (``sidecar.istio.io/inject``); and, when it does not, who wrote its
-template: a workload the team owns, or an operator whose custom resource decides the pod.
+Service Mesh 2.x (Maistra; ``maistra.io`` ServiceMeshControlPlane v2 served):
+
+- the namespace is a member (ServiceMeshMember Ready, or listed in a ServiceMeshMemberRoll's
+  ``configuredMembers``), and the member controller has labelled it
+  ``maistra.io/member-of=<mesh namespace>`` (maistra/istio-operator maistra-2.5
+  pkg/controller/servicemesh/member/namespace_reconciler.go);
+- the injector webhook selects namespaces by that label, with ``maistra.io/ignore-namespace``
+  and ``istio-env`` absent and ``istio-injection`` not ``disabled``; ``istio.io/rev`` selects
+  nothing (resources/helm/v2.5/istio-control/istio-discovery/templates/mutatingwebhook.yaml);
+- the pod: never with ``hostNetwork``; the label ``sidecar.istio.io/inject`` if present, else the
+  annotation (the label wins); ``y``/``yes``/``true``/``on`` inject, any other value does not;
+  none falls to the control plane's policy, ``spec.proxy.injection.autoInject`` (default false,
+  resources/smcp-templates/v2.5/base; maistra/istio pkg/kube/inject/inject.go injectRequired).
+
+Service Mesh 3.x (the Sail operator; ``sailoperator.io`` Istio served): the namespace is
+selected by ``istio-injection=enabled`` or ``istio.io/rev=<revision>``, and its pods are
+injected unless they opt out (the same inject label or annotation set to a false value).
+
+When the pod does not ask, who wrote its template decides the advice: a workload the team owns,
+or an operator whose custom resource decides the pod.
 """
 
 from __future__ import annotations
@@ -14,12 +31,19 @@ from stagecheck.engine.outcome import Evidence
 from stagecheck.engine.related import owner_chain
 from stagecheck.errors import KubeApiError, UnknownKind
 from stagecheck.kube.client import JsonObject, Kube
-from stagecheck.kube.discovery import Discovery
+from stagecheck.kube.discovery import Discovery, ResourceType
 
 SIDECAR = "istio-proxy"
-INJECT_ANNOTATION = "sidecar.istio.io/inject"
+INJECT = "sidecar.istio.io/inject"
+MEMBER_OF = "maistra.io/member-of"
+IGNORE_NAMESPACE = "maistra.io/ignore-namespace"
+ISTIO_ENV = "istio-env"
+ISTIO_INJECTION = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
+YES = frozenset({"y", "yes", "true", "on"})
 BUILT_IN_GROUPS = frozenset({"", "apps", "batch"})
+RULES_2 = "Service Mesh 2.x rules (maistra.io ServiceMeshControlPlane v2 served)"
+RULES_3 = "Service Mesh 3.x rules (sailoperator.io Istio served)"
 
 
 @dataclass(frozen=True)
@@ -29,57 +53,247 @@ class Diagnosis:
     final: bool = False  # the workload is fully rolled out without it: waiting cannot help
 
 
+@dataclass(frozen=True)
+class _Inject:
+    """What the pod says about injection, as the injector reads it."""
+
+    value: str | None  # None: neither label nor annotation
+    source: str  # "label", "annotation" or ""
+
+    @property
+    def yes(self) -> bool:
+        return self.value is not None and self.value.lower() in YES
+
+    def describe(self) -> str:
+        return f'{self.source} {INJECT}: "{self.value}"' if self.value is not None else ""
+
+
 def explain_missing_sidecar(kube: Kube, discovery: Discovery, pod: JsonObject) -> Diagnosis:
-    namespace = pod["metadata"]["namespace"]
-    ns = kube.get(f"/api/v1/namespaces/{namespace}")
     chain = owner_chain(kube, discovery, pod)
     evidence = [Evidence("owner chain", _describe_chain(chain))]
-    membership = _membership(kube, discovery, namespace)
-    if membership is not None and not membership[0]:
+    smcp = _served(discovery, "ServiceMeshControlPlane.maistra.io", "v2")
+    istio = _served(discovery, "Istio.sailoperator.io", None)
+    if smcp is not None and (istio is None or _any(kube, smcp) or not _any(kube, istio)):
+        rules, cause, final = RULES_2, *_explain_2(kube, discovery, smcp, pod, chain)
+    elif istio is not None:
+        rules, cause, final = RULES_3, *_explain_3(kube, discovery, istio, pod, chain)
+    else:
         return Diagnosis(
-            f"namespace {namespace} is not a member of the mesh: {membership[1]}", evidence
-        )
-    revision = (ns["metadata"].get("labels") or {}).get(REVISION_LABEL)
-    if revision is None:
-        return Diagnosis(
-            f"namespace {namespace} has no {REVISION_LABEL} label, so no control plane injects "
-            "its pods",
+            "the cluster serves neither maistra.io ServiceMeshControlPlane v2 (Service Mesh 2.x) "
+            "nor sailoperator.io Istio (Service Mesh 3.x): no mesh operator is installed",
             evidence,
         )
-    missing_plane = _missing_control_plane(kube, discovery, revision)
-    if missing_plane:
-        return Diagnosis(
-            f"namespace {namespace} is labelled {REVISION_LABEL}={revision}, but {missing_plane}",
-            evidence,
-        )
-    annotation = (pod["metadata"].get("annotations") or {}).get(INJECT_ANNOTATION)
-    if annotation == "true":
-        return Diagnosis(
-            f"the pod asks for injection ({INJECT_ANNOTATION}=true) in a member namespace "
-            f"labelled {REVISION_LABEL}={revision}: look at the injector webhook of "
-            f"control plane {revision}",
-            evidence,
-        )
+    evidence.append(Evidence("mesh rules", rules))
+    return Diagnosis(f"{rules}: {cause}", evidence, final=final)
+
+
+# -- Service Mesh 2.x ------------------------------------------------------------------------
+def _explain_2(
+    kube: Kube, discovery: Discovery, smcp: ResourceType, pod: JsonObject, chain: list[JsonObject]
+) -> tuple[str, bool]:
+    namespace = pod["metadata"]["namespace"]
+    labels = _namespace_labels(kube, namespace)
+    member, why_not, mesh_namespace = _membership(kube, discovery, namespace)
+    if not member:
+        return f"namespace {namespace} is not a member of the mesh: {why_not}", False
+    member_of = labels.get(MEMBER_OF)
+    if member_of is None:
+        return (
+            f"namespace {namespace} is a mesh member but has no {MEMBER_OF} label, and the "
+            f"injector's webhook selects namespaces by {MEMBER_OF}="
+            f"{mesh_namespace or '<mesh namespace>'} (the member controller writes it: is the "
+            "Service Mesh operator running, or did the namespace belong to another mesh?)"
+            + (f"; its {REVISION_LABEL} label selects nothing under 2.x"
+               if REVISION_LABEL in labels else "")
+        ), False  # fmt: skip
+    if mesh_namespace and member_of != mesh_namespace:
+        return (
+            f"namespace {namespace} is labelled {MEMBER_OF}={member_of}, but its mesh's control "
+            f"plane is in {mesh_namespace}"
+        ), False
+    excluded = _excluded_2(labels)
+    if excluded:
+        return f"namespace {namespace} is labelled {excluded}, so the injector skips it", False
+    planes = kube.get(smcp.collection_path(member_of)).get("items", [])
+    if not planes:
+        return (
+            f"namespace {namespace} is labelled {MEMBER_OF}={member_of}, but no "
+            f"ServiceMeshControlPlane exists in {member_of}"
+        ), False
+    plane = planes[0]
+    plane_name = f"ServiceMeshControlPlane {member_of}/{plane['metadata']['name']}"
+    selected = f"namespace {namespace} is a mesh member labelled {MEMBER_OF}={member_of}"
+    if pod.get("spec", {}).get("hostNetwork"):
+        return f"{selected}, but the pod uses hostNetwork, which is never injected", False
+    inject = _inject(pod)
+    webhook = f"istiod-{plane['metadata']['name']}-{member_of}"
+    if inject.yes:
+        return (
+            f"{selected} and the pod asks for injection ({inject.describe()}): look at the "
+            f"injector webhook {webhook} and the istiod pods of {plane_name}"
+        ), False
+    auto = _auto_inject(plane)
+    if inject.value is None and auto[0]:
+        return (
+            f"{selected} and {plane_name} injects every pod (spec.proxy.injection.autoInject="
+            f"{auto[1]}): look at the injector webhook {webhook}"
+        ), False
     lacks = (
-        f'lacks the {INJECT_ANNOTATION}: "true" annotation'
-        if annotation is None
-        else f'sets {INJECT_ANNOTATION}: "{annotation}"'
+        f'lacks {INJECT}: "true" (as a label or an annotation)'
+        if inject.value is None
+        else f"sets {inject.describe()}, which does not ask for injection"
     )
+    policy = (
+        f"{plane_name} has spec.proxy.injection.autoInject={auto[1]}, so only pods that ask "
+        "are injected"
+    )
+    return f"{selected}, but {_who_decides(chain, lacks, policy)}", _rolled_out(chain)
+
+
+def _excluded_2(labels: dict[str, str]) -> str | None:
+    if IGNORE_NAMESPACE in labels:
+        return f"{IGNORE_NAMESPACE}={labels[IGNORE_NAMESPACE]}"
+    if labels.get(ISTIO_INJECTION) == "disabled":
+        return f"{ISTIO_INJECTION}=disabled"
+    if ISTIO_ENV in labels:
+        return f"{ISTIO_ENV}={labels[ISTIO_ENV]}"
+    return None
+
+
+def _auto_inject(plane: JsonObject) -> tuple[bool, str]:
+    """(injects by default?, how the value reads): autoInject, false when unset."""
+    injection = plane.get("spec", {}).get("proxy", {}).get("injection", {})
+    value = injection.get("autoInject")
+    if value is None:
+        return False, "false (unset; the default)"
+    return value is True or str(value).lower() == "true", str(value).lower()
+
+
+def _membership(kube: Kube, discovery: Discovery, namespace: str) -> tuple[bool, str, str | None]:
+    """(member?, why not, the mesh's namespace) from Maistra's member resources."""
+    try:
+        member_kind = discovery.resolve("ServiceMeshMember.maistra.io")
+        roll_kind = discovery.resolve("ServiceMeshMemberRoll.maistra.io")
+    except UnknownKind:
+        return False, "the cluster serves no ServiceMeshMember or ServiceMeshMemberRoll", None
+    members = kube.get(member_kind.collection_path(namespace)).get("items", [])
+    rolls = kube.get(roll_kind.collection_path(None)).get("items", [])
+    listing = [
+        r for r in rolls if namespace in (r.get("status", {}).get("configuredMembers") or [])
+    ]
+    for member in members:
+        ready = next(
+            (c for c in member.get("status", {}).get("conditions", []) if c.get("type") == "Ready"),
+            None,
+        )
+        if ready and ready.get("status") == "True":
+            ref = member.get("spec", {}).get("controlPlaneRef", {})
+            return True, "", ref.get("namespace")
+    if listing:
+        return True, "", listing[0]["metadata"]["namespace"]
+    if members:
+        return False, f"ServiceMeshMember {members[0]['metadata']['name']} is not Ready", None
+    return False, "no ServiceMeshMember in it, and no ServiceMeshMemberRoll lists it", None
+
+
+# -- Service Mesh 3.x ------------------------------------------------------------------------
+def _explain_3(
+    kube: Kube, discovery: Discovery, istio: ResourceType, pod: JsonObject, chain: list[JsonObject]
+) -> tuple[str, bool]:
+    namespace = pod["metadata"]["namespace"]
+    labels = _namespace_labels(kube, namespace)
+    injection, revision = labels.get(ISTIO_INJECTION), labels.get(REVISION_LABEL)
+    if injection != "enabled" and revision is None:
+        return (
+            f"namespace {namespace} has neither {ISTIO_INJECTION}=enabled nor {REVISION_LABEL}, "
+            "so no control plane injects its pods"
+            + (f"; its {MEMBER_OF} label selects nothing under 3.x"
+               if MEMBER_OF in labels else "")
+        ), False  # fmt: skip
+    selector = f"{ISTIO_INJECTION}=enabled" if injection == "enabled" else f"{REVISION_LABEL}="
+    selector += "" if injection == "enabled" else str(revision)
+    if revision is not None and injection != "enabled":
+        known = _revisions(kube, discovery, istio)
+        if known and revision not in known:
+            return (
+                f"namespace {namespace} is labelled {REVISION_LABEL}={revision}, but no control "
+                f"plane revision is named {revision} (revisions: {', '.join(sorted(known))})"
+            ), False
+    selected = f"namespace {namespace} is labelled {selector}"
+    if pod.get("spec", {}).get("hostNetwork"):
+        return f"{selected}, but the pod uses hostNetwork, which is never injected", False
+    inject = _inject(pod)
+    if inject.value is not None and not inject.yes:
+        return (
+            f"{selected}, but "
+            + _who_decides(chain, f"opts out with {inject.describe()}", None)
+        ), _rolled_out(chain)  # fmt: skip
+    return (
+        f"{selected} and its pods are injected unless they opt out: look at the injector "
+        "webhook and istiod of that revision (a pod created before the label needs a restart)"
+    ), False
+
+
+def _revisions(kube: Kube, discovery: Discovery, istio: ResourceType) -> set[str]:
+    """Revision names: IstioRevision objects where served, else the Istio objects' names."""
+    try:
+        kind = discovery.resolve("IstioRevision.sailoperator.io")
+    except UnknownKind:
+        kind = istio
+    return {o["metadata"]["name"] for o in kube.get(kind.collection_path(None)).get("items", [])}
+
+
+# -- shared ----------------------------------------------------------------------------------
+def _who_decides(chain: list[JsonObject], lacks: str, policy: str | None) -> str:
     operator = _operator(chain)
-    where = (
-        f"its pods are created by the operator of {operator} "
-        f"({' -> '.join(_name(o) for o in chain)}) and their template {lacks}; the "
-        f"{operator.split()[0]} resource decides the pod, so change it (if its schema can "
-        "carry pod annotations) or the operator"
-        if operator
-        else f"the pod template of {_name(chain[-1])} {lacks}"
-    )
-    return Diagnosis(
-        f"the namespace is correctly labelled {REVISION_LABEL}={revision} and a mesh member, "
-        f"but {where}",
-        evidence,
-        final=_rolled_out(chain),
-    )
+    because = f"; {policy}" if policy else ""
+    if operator:
+        fix = "set autoInject: true on the control plane, " if policy else ""
+        return (
+            f"its pods are created by the operator of {operator} "
+            f"({' -> '.join(_name(o) for o in chain)}) and their template {lacks}{because}; the "
+            f"{operator.split()[0]} resource decides the pod, so change it (if its schema can "
+            f"carry pod annotations), {fix}or change the operator"
+        )
+    return f"the pod template of {_name(chain[-1])} {lacks}{because}"
+
+
+def _inject(pod: JsonObject) -> _Inject:
+    metadata = pod.get("metadata", {})
+    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
+    if INJECT in labels:  # the label wins over the annotation
+        return _Inject(str(labels[INJECT]), "label")
+    if INJECT in annotations:
+        return _Inject(str(annotations[INJECT]), "annotation")
+    return _Inject(None, "")
+
+
+def _served(discovery: Discovery, kind: str, version: str | None) -> ResourceType | None:
+    try:
+        found = discovery.resolve(kind)
+    except UnknownKind:
+        return None
+    if version is None or found.version == version:
+        return found
+    same = [
+        t
+        for t in discovery.types()
+        if t.group == found.group and t.kind == found.kind and t.version == version
+    ]
+    return same[0] if same else None
+
+
+def _any(kube: Kube, resource: ResourceType) -> bool:
+    """Whether any object of the kind exists; a kind the reader may not list counts as none."""
+    try:
+        return bool(kube.get(resource.collection_path(None), {"limit": "1"}).get("items"))
+    except KubeApiError:
+        return False
+
+
+def _namespace_labels(kube: Kube, namespace: str) -> dict[str, str]:
+    ns = kube.get(f"/api/v1/namespaces/{namespace}")
+    return dict(ns["metadata"].get("labels") or {})
 
 
 def _rolled_out(chain: list[JsonObject]) -> bool:
@@ -98,41 +312,6 @@ def _rolled_out(chain: list[JsonObject]) -> bool:
     )
 
 
-def _membership(kube: Kube, discovery: Discovery, namespace: str) -> tuple[bool, str] | None:
-    """(member?, why not) from Maistra's resources; None where the cluster has no Maistra."""
-    try:
-        member_kind = discovery.resolve("ServiceMeshMember.maistra.io")
-        roll_kind = discovery.resolve("ServiceMeshMemberRoll.maistra.io")
-    except UnknownKind:
-        return None
-    members = kube.get(member_kind.collection_path(namespace)).get("items", [])
-    for member in members:
-        ready = next(
-            (c for c in member.get("status", {}).get("conditions", []) if c.get("type") == "Ready"),
-            None,
-        )
-        if ready and ready.get("status") == "True":
-            return True, ""
-    rolls = kube.get(roll_kind.collection_path(None)).get("items", [])
-    if any(namespace in (r.get("status", {}).get("configuredMembers") or []) for r in rolls):
-        return True, ""
-    if members:
-        return False, f"ServiceMeshMember {members[0]['metadata']['name']} is not Ready"
-    return False, "no ServiceMeshMember in it, and no ServiceMeshMemberRoll lists it"
-
-
-def _missing_control_plane(kube: Kube, discovery: Discovery, revision: str) -> str | None:
-    try:
-        kind = discovery.resolve("ServiceMeshControlPlane.maistra.io")
-    except UnknownKind:
-        return None
-    planes = kube.get(kind.collection_path(None)).get("items", [])
-    if any(p["metadata"]["name"] == revision for p in planes):
-        return None
-    names = ", ".join(p["metadata"]["name"] for p in planes) or "none"
-    return f"no ServiceMeshControlPlane is named {revision} (control planes: {names})"
-
-
 def _operator(chain: list[JsonObject]) -> str | None:
     """The custom resource at the top of the owner chain, if an operator owns the pod."""
     top = chain[-1]
@@ -149,12 +328,9 @@ def _name(obj: JsonObject) -> str:
 def _describe_chain(chain: list[JsonObject]) -> str:
     lines = []
     for depth, obj in enumerate(chain):
-        annotations = obj.get("metadata", {}).get("annotations") or {}
-        template = obj.get("spec", {}).get("template", {}).get("metadata", {})
-        inject = annotations.get(INJECT_ANNOTATION) or (template.get("annotations") or {}).get(
-            INJECT_ANNOTATION
-        )
-        note = f"  ({INJECT_ANNOTATION}={inject})" if inject else ""
+        template = obj.get("spec", {}).get("template", {})
+        inject = _inject(obj).value or _inject(template).value
+        note = f"  ({INJECT}={inject})" if inject else ""
         lines.append(f"{'  ' * depth}{obj.get('apiVersion', '')} {_name(obj)}{note}")
     return "\n".join(lines)
 

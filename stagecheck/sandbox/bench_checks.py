@@ -220,9 +220,9 @@ DSPA_CONDITIONS = [
 CHECKS: list[Check] = [
     condition(
         "DoclingServe", "docling.github.io/v1alpha1", "doclingserves.docling.github.io",
-        "docling", "Ready", "True", sentence='the Docling server "docling" is ready',
+        "docling", "DeploymentAvailable", "True", sentence='the Docling server "docling" is ready',
     ),
-    deployment_available("docling-serve", None),
+    deployment_available("docling-deployment", None),
     phase(
         "LlamaStackDistribution", "llamastack.io/v1alpha1", "llamastackdistributions.llamastack.io",
         "llama-stack", "Ready", 'the Llama Stack distribution "llama-stack" is ready',

@@ -31,7 +31,7 @@ BACKENDS = {
     "model": ("mistral-24b-quantized-predictor", 80, "llm"),
     "llama-stack": ("llama-stack-service", 8321, "llamastack"),
     "pipelines": ("ds-pipeline-dspa", 8888, "kfp"),
-    "docling": ("docling-serve", 5001, "docling"),
+    "docling": ("docling-service", 5001, "docling"),
 }
 
 

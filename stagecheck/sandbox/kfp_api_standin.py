@@ -3,16 +3,27 @@
 The KFP API server cannot run here (it needs its database, Argo and the DSPA operator), so the
 sandbox serves the one call the stage checks, ``GET /apis/v2beta1/healthz``, and guards it as a
 DSPA's route is guarded on OpenShift: the caller's bearer token is checked against the real
-sandbox API server, with a TokenReview (who is it?) and a SubjectAccessReview (may it ``get``
-the Route ``ds-pipeline-<dspa>``?), the check OpenShift's proxy in front of the API server makes.
+sandbox API server, with a TokenReview (who is it?) and a SubjectAccessReview, the one the
+proxy in front of the API server asks, by the data-science-pipelines-operator's version
+(``--proxy``):
 
-    401 {"error": "Unauthorized", ...}   no token, or a token the API server does not accept
-    403 {"error": "Forbidden", ...}      a valid token whose user may not get the Route
+- ``oauth-proxy`` (up to v2.17, RHOAI 2.25; the default): may the user ``get`` the Route
+  ``ds-pipeline-<dspa>``? (config/internal/apiserver/default/deployment.yaml.tmpl)
+- ``kube-rbac-proxy`` (v2.18 and later): may the user use the subresource ``api`` of the
+  DataSciencePipelinesApplication ``<dspa>``, with the verb of the HTTP method (GET -> get)?
+  (config/internal/apiserver/default/kube-rbac-proxy-config.yaml.tmpl)
+
+    401 Unauthorized                     no token, or a token the API server does not accept
+    403 Forbidden                        a valid token whose user may not
     200 {"multi_user": false}            the healthz answer of a single-user KFP v2 server
 
+oauth-proxy's refusals are JSON here (``{"error": ..., "message": ...}``); kube-rbac-proxy's
+are plain text as it writes them
+(``Forbidden (user=..., verb=get, resource=..., subresource=api)``).
 Every answer carries ``Server: kfp-api-standin`` so that nobody mistakes it for KFP.
 
     python -m stagecheck.sandbox.kfp_api_standin --port P --kubeconfig K --namespace NS --dspa D
+        [--proxy oauth-proxy|kube-rbac-proxy]
 """
 
 from __future__ import annotations
@@ -30,13 +41,17 @@ from stagecheck.kube.client import Kube, connect
 
 HEALTHZ = "/apis/v2beta1/healthz"
 SERVER_NAME = "kfp-api-standin"
+OAUTH_PROXY, KUBE_RBAC_PROXY = "oauth-proxy", "kube-rbac-proxy"
+DSPA_GROUP = "datasciencepipelinesapplications.opendatahub.io"
+VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+         "DELETE": "delete"}  # fmt: skip
 
 
 class Guard:
     """The route's authorization, asked of the sandbox API server."""
 
-    def __init__(self, target: Target, route: str) -> None:
-        self.target, self.namespace, self.route = target, target.namespace, route
+    def __init__(self, target: Target, dspa: str, proxy: str = OAUTH_PROXY) -> None:
+        self.target, self.namespace, self.dspa, self.proxy = target, target.namespace, dspa, proxy
         self._kube: Kube | None = None  # connected at the first request: the control plane
         self._lock = threading.Lock()  # may start after this server; one client, shared
 
@@ -46,8 +61,17 @@ class Guard:
             self._kube = connect(self.target)
         return self._kube
 
-    def check(self, token: str | None) -> tuple[int, str]:
-        """(HTTP status, reason): 200 when the token's user may get the route."""
+    def resource(self, method: str) -> dict[str, str]:
+        """The SubjectAccessReview's resourceAttributes the proxy asks for ``method``."""
+        if self.proxy == KUBE_RBAC_PROXY:
+            return {"namespace": self.namespace, "group": DSPA_GROUP,
+                    "resource": "datasciencepipelinesapplications", "subresource": "api",
+                    "name": self.dspa, "verb": VERBS.get(method, method.lower())}  # fmt: skip
+        return {"namespace": self.namespace, "group": "route.openshift.io", "resource": "routes",
+                "name": f"ds-pipeline-{self.dspa}", "verb": "get"}  # fmt: skip
+
+    def check(self, token: str | None, method: str = "GET") -> tuple[int, str]:
+        """(HTTP status, reason): 200 when the token's user may use the route."""
         if not token:
             return 401, "no bearer token"
         with self._lock:
@@ -70,20 +94,20 @@ class Guard:
                         "user": user.get("username"),
                         "groups": user.get("groups", []),
                         "uid": user.get("uid"),
-                        "resourceAttributes": {
-                            "namespace": self.namespace,
-                            "group": "route.openshift.io",
-                            "resource": "routes",
-                            "name": self.route,
-                            "verb": "get",
-                        },
+                        "resourceAttributes": self.resource(method),
                     },
                 },
             )
         if not access.get("status", {}).get("allowed"):
+            asked = self.resource(method)
+            if self.proxy == KUBE_RBAC_PROXY:  # its own words (brancz/kube-rbac-proxy)
+                return 403, (
+                    f"Forbidden (user={user.get('username')}, verb={asked['verb']}, "
+                    f"resource={asked['resource']}, subresource={asked['subresource']})"
+                )
             return 403, (
                 f"user {user.get('username')} may not get routes.route.openshift.io "
-                f"{self.route} in {self.namespace}"
+                f"{asked['name']} in {self.namespace}"
             )
         return 200, "allowed"
 
@@ -97,10 +121,12 @@ def handler(guard: Guard) -> type[BaseHTTPRequestHandler]:
             header = self.headers.get("Authorization", "")
             token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
             try:
-                status, reason = guard.check(token)
+                status, reason = guard.check(token, self.command)
             except StagecheckError as error:  # the control plane is not up (yet)
                 status, reason = 503, f"the token cannot be checked: {error}"
-            if status != 200:
+            if status != 200 and guard.proxy == KUBE_RBAC_PROXY and status in (401, 403):
+                self._send_text(status, "Unauthorized" if status == 401 else reason)
+            elif status != 200:
                 name = {401: "Unauthorized", 403: "Forbidden"}.get(status, "Unavailable")
                 self._send(status, {"error": name, "message": reason})
             elif self.path.split("?", 1)[0] == HEALTHZ:
@@ -109,9 +135,14 @@ def handler(guard: Guard) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": f"{self.path}: not served by the {SERVER_NAME}"})
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
+            self._write(status, json.dumps(body).encode(), "application/json")
+
+        def _send_text(self, status: int, text: str) -> None:
+            self._write(status, f"{text}\n".encode(), "text/plain; charset=utf-8")
+
+        def _write(self, status: int, data: bytes, content_type: str) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -129,11 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--dspa", default="dspa")
+    parser.add_argument(
+        "--proxy",
+        choices=(OAUTH_PROXY, KUBE_RBAC_PROXY),
+        default=OAUTH_PROXY,
+        help="the route's proxy: oauth-proxy up to DSPO v2.17 (RHOAI 2.25), kube-rbac-proxy from "
+        "v2.18",
+    )
     args = parser.parse_args(argv)
     target = Target(SERVER_NAME, "sandbox", args.kubeconfig, None, args.namespace, True)
-    guard = Guard(target, f"ds-pipeline-{args.dspa}")
+    guard = Guard(target, args.dspa, args.proxy)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler(guard))
-    print(f"{SERVER_NAME} on 127.0.0.1:{args.port}, guarding route ds-pipeline-{args.dspa}")
+    print(
+        f"{SERVER_NAME} on 127.0.0.1:{args.port}, guarding route ds-pipeline-{args.dspa} "
+        f"as {args.proxy} does"
+    )
     server.serve_forever()
     return 0
 

@@ -1,0 +1,131 @@
+"""Objects for the mesh tests, shaped as the Service Mesh operators and the llama-stack operator
+write them (the sources are named where each is built)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from stagecheck.errors import KubeApiError
+from stagecheck.kube.client import JsonObject, Kube
+from stagecheck.kube.discovery import Discovery
+from stagecheck.sandbox.world import apply_documents
+
+T = "2026-11-01T09:05:00Z"
+
+
+def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels or {}}}  # fmt: skip
+
+
+def member(namespace: str, mesh_namespace: str, ready: bool = True) -> dict[str, Any]:
+    """A ServiceMeshMember as its controller leaves it: Reconciled and Ready with an empty
+    reason and message on success (maistra/istio-operator member/controller.go)."""
+    state = "True" if ready else "False"
+    reason = "" if ready else "ErrorConfiguringNamespace"
+    return {
+        "apiVersion": "maistra.io/v1",
+        "kind": "ServiceMeshMember",
+        "metadata": {"name": "default", "namespace": namespace},
+        "spec": {"controlPlaneRef": {"name": "basic", "namespace": mesh_namespace}},
+        "status": {"conditions": [
+            {"type": "Reconciled", "status": state, "reason": reason, "lastTransitionTime": T},
+            {"type": "Ready", "status": state, "reason": reason, "lastTransitionTime": T},
+        ]},
+    }  # fmt: skip
+
+
+def control_plane(mesh_namespace: str, auto_inject: bool | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"version": "v2.6"}
+    if auto_inject is not None:
+        spec["proxy"] = {"injection": {"autoInject": auto_inject}}
+    return {
+        "apiVersion": "maistra.io/v2",
+        "kind": "ServiceMeshControlPlane",
+        "metadata": {"name": "basic", "namespace": mesh_namespace},
+        "spec": spec,
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ComponentsReady",
+                                   "lastTransitionTime": T}]},
+    }  # fmt: skip
+
+
+def llama_stack(namespace: str) -> list[dict[str, Any]]:
+    """A LlamaStackDistribution and the Deployment its operator makes: pod labels
+    app=llama-stack and app.kubernetes.io/instance, only configmap-hash annotations, no way to
+    add others (llama-stack-k8s-operator controllers/resource_helper.go)."""
+    labels = {"app": "llama-stack", "app.kubernetes.io/instance": "llama-stack"}
+    return [
+        {
+            "apiVersion": "llamastack.io/v1alpha1",
+            "kind": "LlamaStackDistribution",
+            "metadata": {"name": "llama-stack", "namespace": namespace},
+            "spec": {"replicas": 1, "server": {"distribution": {"name": "rh-dev"},
+                                               "containerSpec": {"port": 8321}}},
+        },
+        deployment(namespace, "llama-stack", labels, {},
+                   owner="LlamaStackDistribution.llamastack.io/llama-stack"),
+    ]  # fmt: skip
+
+
+def deployment(
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    owner: str | None = None,
+    host_network: bool = False,
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if owner:
+        metadata["annotations"] = {"stagecheck.io/owner": owner}
+    pod_spec: dict[str, Any] = {"containers": [{"name": "main", "image": "example.com/app:1"}]}
+    if host_network:
+        pod_spec["hostNetwork"] = True
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {**labels, "app": name}, "annotations": annotations},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def pod_of(kube: Kube, namespace: str, app: str, timeout_s: float = 30) -> JsonObject:
+    """The pod the controller-manager made for the Deployment ``app``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pods = kube.get(f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": f"app={app}"})
+        if pods["items"]:
+            return dict(pods["items"][0])
+        assert time.monotonic() < deadline, f"no pod for Deployment {namespace}/{app}"
+        time.sleep(0.2)
+
+
+def remove(kube: Kube, paths: list[str]) -> None:
+    for path in paths:
+        kube.delete(path)
+
+
+def apply(kube: Kube, documents: list[dict[str, Any]]) -> None:
+    apply_documents(kube, documents)
+
+
+def await_listable(kube: Kube, crd: dict[str, Any], timeout_s: float = 30) -> None:
+    """Until the CRD's kind is served and listed (its storage answers 429 for a moment)."""
+    kind = f"{crd['spec']['names']['kind']}.{crd['spec']['group']}"
+    resource = Discovery(kube).resolve_when_served(kind)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            kube.get(resource.collection_path(None))
+            return
+        except KubeApiError:
+            assert time.monotonic() < deadline, f"{resource.qualified} is never listable"
+            time.sleep(0.2)

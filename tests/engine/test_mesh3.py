@@ -1,0 +1,87 @@
+"""The missing-sidecar diagnosis under Service Mesh 3.x rules (the Sail operator,
+sailoperator.io Istio): namespaces are selected by ``istio-injection=enabled`` or
+``istio.io/rev``, and their pods are injected unless they opt out; ``maistra.io/member-of``
+means nothing there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stagecheck.engine import mesh
+from stagecheck.kube.client import Kube
+from stagecheck.kube.discovery import Discovery
+from tests.engine.mesh_support import (
+    apply,
+    await_listable,
+    deployment,
+    namespace,
+    pod_of,
+    remove,
+)
+
+ENABLED = "mesh3-enabled"
+REVISION = "mesh3-revision"
+OLD_LABEL = "mesh3-old-label"
+CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "istios.sailoperator.io"},
+    "spec": {
+        "group": "sailoperator.io",
+        "scope": "Cluster",
+        "names": {"plural": "istios", "singular": "istio", "kind": "Istio"},
+        "versions": [{"name": "v1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object",
+                                                     "x-kubernetes-preserve-unknown-fields": True}}}],
+    },
+}  # fmt: skip
+ISTIO = {"apiVersion": "sailoperator.io/v1", "kind": "Istio", "metadata": {"name": "default"},
+         "spec": {"namespace": "istio-system", "version": "v1.24.3"}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster(stage_kinds: Kube) -> Iterator[Kube]:
+    apply(stage_kinds, [CRD])
+    await_listable(stage_kinds, CRD)
+    apply(stage_kinds, [
+        ISTIO,
+        namespace(ENABLED, {"istio-injection": "enabled"}),
+        namespace(REVISION, {"istio.io/rev": "canary"}),
+        namespace(OLD_LABEL, {mesh.MEMBER_OF: "istio-system"}),
+        deployment(ENABLED, "app", {}, {}),
+        deployment(ENABLED, "opted-out", {}, {mesh.INJECT: "false"}),
+        deployment(REVISION, "app", {}, {}),
+        deployment(OLD_LABEL, "app", {}, {}),
+    ])  # fmt: skip
+    yield stage_kinds
+    remove(stage_kinds, ["/apis/sailoperator.io/v1/istios/default"])
+
+
+def diagnose(kube: Kube, ns: str, app: str) -> str:
+    return mesh.explain_missing_sidecar(kube, Discovery(kube), pod_of(kube, ns, app)).cause
+
+
+def test_a_pod_in_an_enabled_namespace_should_have_been_injected(cluster: Kube) -> None:
+    cause = diagnose(cluster, ENABLED, "app")
+    assert cause.startswith(mesh.RULES_3)
+    assert "labelled istio-injection=enabled and its pods are injected unless they opt out" in cause
+
+
+def test_a_pod_that_opts_out_is_named(cluster: Kube) -> None:
+    cause = diagnose(cluster, ENABLED, "opted-out")
+    assert f'opts out with annotation {mesh.INJECT}: "false"' in cause
+
+
+def test_a_revision_no_control_plane_has_is_named(cluster: Kube) -> None:
+    assert "no control plane revision is named canary (revisions: default)" in diagnose(
+        cluster, REVISION, "app"
+    )
+
+
+def test_member_of_selects_nothing_under_3(cluster: Kube) -> None:
+    cause = diagnose(cluster, OLD_LABEL, "app")
+    assert "has neither istio-injection=enabled nor istio.io/rev" in cause
+    assert f"{mesh.MEMBER_OF} label selects nothing under 3.x" in cause
