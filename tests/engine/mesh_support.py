@@ -29,7 +29,7 @@ def member(namespace: str, mesh_namespace: str, ready: bool = True) -> dict[str,
         "kind": "ServiceMeshMember",
         "metadata": {"name": "default", "namespace": namespace},
         "spec": {"controlPlaneRef": {"name": "basic", "namespace": mesh_namespace}},
-        "status": {"conditions": [
+        "status": {"observedGeneration": 1, "conditions": [  # required: no omitempty there
             {"type": "Reconciled", "status": state, "reason": reason, "lastTransitionTime": T},
             {"type": "Ready", "status": state, "reason": reason, "lastTransitionTime": T},
         ]},
@@ -45,7 +45,10 @@ def control_plane(mesh_namespace: str, auto_inject: bool | None = None) -> dict[
         "kind": "ServiceMeshControlPlane",
         "metadata": {"name": "basic", "namespace": mesh_namespace},
         "spec": spec,
-        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ComponentsReady",
+        # readiness is not optional in maistra's ControlPlaneStatus (no omitempty)
+        "status": {"readiness": {"components": {"ready": ["istio-discovery"], "pending": [],
+                                                "unready": []}},
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "ComponentsReady",
                                    "lastTransitionTime": T}]},
     }  # fmt: skip
 

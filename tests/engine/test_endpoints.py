@@ -123,8 +123,9 @@ def test_llama_stack_without_a_route_url_is_reached_by_its_service_url_in_cluste
 ) -> None:
     """v0.3.0 (RHOAI 2.25) writes serviceURL only; the Route llama-stack is not the operator's."""
     service_url = f"http://llama-stack-service.{STACK}.svc.cluster.local:8321"
-    apply_documents(world, [llsd("llama-stack", {"phase": "Ready", "serviceURL": service_url,
-                                                 "routeURL": None})])  # fmt: skip
+    # No routeURL: the operator's *string with omitempty is left out, never null; this
+    # apply's manager owned the previous test's routeURL, so leaving it out removes it.
+    apply_documents(world, [llsd("llama-stack", {"phase": "Ready", "serviceURL": service_url})])
     assert endpoints(world, STACK, "in-cluster").resolve("llama-stack").url == service_url
     with pytest.raises(EndpointError) as caught:
         endpoints(world, STACK).resolve("llama-stack")
