@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from stagecheck.kube.client import Kube
-from tests.support import ROOT, Run, run_pytest
+from tests.support import ROOT, Run, junit_cases, run_pytest, summary_of, without_timings
 
 FEATURES = str(ROOT / "tests" / "features" / "retries")
 ONCE = "A model's answer that is wrong once"
@@ -136,3 +136,31 @@ def test_retries_must_be_a_small_number(sandbox_args: list[str], tmp_path: Path)
     run = run_pytest([*sandbox_args, "--retries", "many", FEATURES], tmp_path)
     assert run.returncode == 4
     assert "--retries 'many': give a number from 0 to 5" in run.output
+
+
+def test_two_workers_retry_as_a_serial_run_does(
+    tagged_only: tuple[Run, dict[str, int], Path],
+    control_plane: Any,
+    tmp_path: Path,
+) -> None:
+    serial, serial_counts, serial_reports = tagged_only
+    args = ["--target", "sandbox", "--kubeconfig", str(control_plane.kubeconfig), "-n", "2"]
+    run, counts = retries_run(args, tmp_path)
+    assert "created: 2/2 workers" in run.output, run.output[-3000:]
+    assert counts == serial_counts
+    assert {n: r.outcome for n, r in run.scenarios.items()} == {
+        n: r.outcome for n, r in serial.scenarios.items()
+    }
+    reports = tmp_path / "reports"
+    assert junit_cases(reports / "junit.xml") == junit_cases(serial_reports / "junit.xml")
+    page = (reports / "retries-status.md").read_text()
+    assert without_timings(page) == without_timings(
+        (serial_reports / "retries-status.md").read_text()
+    )
+    assert summary_of(run.output) == summary_of(serial.output)
+    results = [
+        json.loads(p.read_text()) for p in (reports / "allure-results").glob("*-result.json")
+    ]
+    once = sorted((r for r in results if r["name"] == ONCE), key=lambda r: r["start"])
+    assert [r["status"] for r in once] == ["failed", "passed"]
+    assert once[1]["statusDetails"]["flaky"] is True
