@@ -10,9 +10,22 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from stagecheck.engine.outcome import Observation, StepFailure
+from stagecheck.errors import (
+    BadArgument,
+    ConfigError,
+    Forbidden,
+    KubeApiError,
+    NotFound,
+    ServerNotTrusted,
+    StagecheckError,
+    TargetUnreachable,
+)
 from stagecheck.kube.client import Kube
+from stagecheck.retries import attempts_allowed, retry_reason
 from tests.support import ROOT, Run, junit_cases, run_pytest, summary_of, without_timings
 
 FEATURES = str(ROOT / "tests" / "features" / "retries")
@@ -164,3 +177,59 @@ def test_two_workers_retry_as_a_serial_run_does(
     once = sorted((r for r in results if r["name"] == ONCE), key=lambda r: r["start"])
     assert [r["status"] for r in once] == ["failed", "passed"]
     assert once[1]["statusDetails"]["flaky"] is True
+
+
+# -- the rule, kind by kind ----------------------------------------------------------------------
+def _seen_once(actual: str) -> StepFailure:
+    return StepFailure("model smollm2-135m", "an answer", Observation(ok=False, actual=actual))
+
+
+RULE = [
+    # (the red, tagged, retried?)
+    (_seen_once("the answer was 'no idea'"), True, True),
+    (_seen_once("the answer was 'no idea'"), False, False),
+    (
+        _seen_once("model endpoint http://x (explicit URL) does not answer: ConnectError: refused"),
+        False,
+        True,
+    ),
+    (_seen_once("HTTP 403: user u may not get"), True, False),
+    (
+        StepFailure(
+            "Pod p", "Ready", Observation(ok=False, actual="waiting", terminal="CrashLoopBackOff")
+        ),
+        True,
+        False,
+    ),
+    (
+        StepFailure("Deployment d", "available", Observation(ok=False, actual="0/1"), waited=120.0),
+        True,
+        False,
+    ),
+    (TargetUnreachable("https://127.0.0.1:6443 did not answer"), False, True),
+    (ServerNotTrusted("certificate not trusted"), True, False),
+    (KubeApiError("GET", "/api/v1/pods", 503, "Service Unavailable", "etcd"), False, True),
+    (KubeApiError("GET", "/api/v1/pods", 429, "Too Many Requests", "slow down"), False, True),
+    (NotFound("GET", "/api/v1/namespaces/x", 404, "Not Found", "gone"), True, False),
+    (Forbidden("GET", "/api/v1/pods", 403, "Forbidden", "no"), True, False),
+    (httpx.ConnectError("refused"), False, True),
+    (TimeoutError("timed out"), False, True),
+    (BadArgument("'30 parsecs' is not a duration"), True, False),
+    (ConfigError("no such target"), True, False),
+    (StagecheckError("a manifest that cannot be applied"), True, False),
+    (AssertionError("plain"), True, False),
+]
+
+
+@pytest.mark.parametrize(("error", "tagged", "retried"), RULE)
+def test_the_rule_retries_only_what_can_go_away(
+    error: BaseException, tagged: bool, retried: bool
+) -> None:
+    assert (retry_reason(error, tagged) is not None) == retried
+
+
+def test_attempts_are_allowed_only_by_an_opt_in() -> None:
+    assert attempts_allowed(set(), 0) == 1
+    assert attempts_allowed({"flaky-by-nature"}, 0) == 3
+    assert attempts_allowed({"flaky-by-nature"}, 1) == 2
+    assert attempts_allowed({"milvus"}, 2) == 3

@@ -70,6 +70,7 @@ class Reporting:
     outcomes: dict[tuple[str, str], tuple[Status, str]] = field(default_factory=dict)
     listener: Any = None
     from_workers: list[dict[str, Any]] = field(default_factory=list)  # xdist: what each handed
+    red_seen: dict[str, str] = field(default_factory=dict)  # xdist controller: nodeid -> report
     cleared: bool = False
 
 
@@ -295,7 +296,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     config = _current_config
     if config is None:
         return
-    record = reporting_of(config).run.scenarios.get(report.nodeid)
+    state = reporting_of(config)
+    if report.failed and config.pluginmanager.has_plugin("dsession"):
+        state.red_seen[report.nodeid] = str(report.longrepr)  # a worker that crashes hands none
+    record = state.run.scenarios.get(report.nodeid)
     if record is None:
         return
     record.seconds += report.duration
@@ -524,6 +528,10 @@ def _merge_workers(state: Reporting) -> None:
     # A feature file that cannot be read is reported by the controller too: the workers' win.
     own = {k: v for k, v in state.run.scenarios.items() if k not in merged}
     state.run.scenarios = {**merged, **own}
+    for nodeid, text in state.red_seen.items():  # ran on a worker that crashed before its end
+        crashed = state.run.scenarios.get(nodeid)
+        if crashed is not None and crashed.status == "not run":
+            crashed.status, crashed.message = "broken", f"xdist: {text}"
 
 
 def _is_worker(config: pytest.Config) -> bool:

@@ -55,7 +55,9 @@ def test_two_workers_give_the_serial_reports(stage_run: StageRun, parallel_run: 
             assert without_timings((parallel / page).read_text()) == without_timings(
                 (serial / page).read_text()
             ), page
-    assert sorted(p.name for p in parallel.iterdir()) == sorted(p.name for p in serial.iterdir())
+    # (the serial folder may hold more: other tests render its HTML report)
+    written = {"allure-results", "junit.xml", "reporting-status.md", "reporting-status.json"}
+    assert {p.name for p in parallel.iterdir()} - {"reporting-evidence"} == written
     evidence = sorted(p.relative_to(serial) for p in serial.rglob("*-evidence/**/*"))
     assert sorted(p.relative_to(parallel) for p in parallel.rglob("*-evidence/**/*")) == evidence
     assert summary_of(parallel_run.run.output) == summary_of(stage_run.run.output)
@@ -105,3 +107,18 @@ def test_under_two_workers_every_scenario_runs_when_asked(
     assert run.result("A consequence that would be green").outcome == "passed"
     assert run.result("A consequence that would be red").outcome == "failed"
     assert len(run.scenarios) == 4
+
+
+def test_a_worker_that_dies_leaves_its_scenario_broken_in_the_reports(
+    world: Kube, sandbox_args: list[str], tmp_path: Path
+) -> None:
+    crash = str(ROOT / "tests" / "features" / "parallel")
+    run = run_pytest([*sandbox_args, "-n", "2", crash], tmp_path)
+    assert run.returncode == 1, run.output[-3000:]
+    cases = {name: verdict for name, verdict, _ in junit_cases(tmp_path / "reports" / "junit.xml")}
+    assert cases == {
+        "A worker that dies > A scenario whose worker dies": "error",
+        "A worker that dies > A scenario that passes": "passed",
+    }
+    page = (tmp_path / "reports" / "parallel-status.md").read_text()
+    assert "crashed while running" in page, page
