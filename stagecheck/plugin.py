@@ -396,7 +396,8 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         return (yield)
     except KeyboardInterrupt as interrupted:
         stopped = str(session.shouldfail or "")
-        if type(interrupted).__name__ == "Interrupted" and stopped.startswith(PREFLIGHT_RED):
+        from_xdist = type(interrupted).__module__ == "xdist.dsession"
+        if from_xdist and stopped.startswith(PREFLIGHT_RED):
             return True
         raise
 

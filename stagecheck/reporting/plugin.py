@@ -405,6 +405,9 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
     value = excinfo.value
     if isinstance(value, pytest.exit.Exception):
         reporting_of(config).run.stopped = value.msg if value.returncode else None
+    elif type(value).__module__ == "xdist.dsession" and str(value):
+        # xdist's stop of its workers: -x/--maxfail ("stopping after 1 failures"), or a worker's
+        reporting_of(config).run.stopped = str(value)
     else:
         reporting_of(config).run.stopped = "interrupted (Ctrl-C or SIGTERM)"
 

@@ -122,3 +122,12 @@ def test_a_worker_that_dies_leaves_its_scenario_broken_in_the_reports(
     }
     page = (tmp_path / "reports" / "parallel-status.md").read_text()
     assert "crashed while running" in page, page
+
+
+def test_under_two_workers_a_run_stopped_by_maxfail_says_so(
+    world: Kube, sandbox_args: list[str], tmp_path: Path
+) -> None:
+    run = run_pytest([*sandbox_args, "-n", "2", "-x", "--no-preflight-stop", PREFLIGHT], tmp_path)
+    assert run.returncode == 2  # xdist's own ending of a run stopped early
+    page = (tmp_path / "reports" / "preflight-status.md").read_text()
+    assert "**The run stopped before checking everything:** stopping after 1 failures" in page
