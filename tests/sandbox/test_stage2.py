@@ -409,6 +409,8 @@ def _parallel_parity(variant: str, serial: Run, extra: tuple[str, ...]) -> None:
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{variant}")
     args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES, *extra]
     parallel = run_pytest([*args, "-n", "2"], _fresh(tmp / "parallel"))
+    seconds = f"serial {serial.seconds:.1f} s, -n 2 {parallel.seconds:.1f} s\n"
+    (tmp / "parallel" / "seconds.txt").write_text(seconds)  # for the README's "when it helps"
     assert "created: 2/2 workers" in parallel.output, parallel.output[-3000:]
     assert parallel.returncode == serial.returncode
     verdicts = {n: r.outcome for n, r in serial.scenarios.items()}
