@@ -4,6 +4,11 @@
 scenarios directly, with no per-feature test modules. A red step's report shows the step
 and stagecheck's explanation instead of a traceback through the framework; its evidence is
 attached to the Allure result and shown as a report section.
+
+It also runs the @smoke preflight first (a red one stops the run), tries again the scenarios
+that opted in to retries when their red may go away (``stagecheck.retries`` says which), and
+under pytest-xdist (``-n N``) gives every worker the controller's run id and keeps the
+preflight a first phase across the workers.
 """
 
 from __future__ import annotations
