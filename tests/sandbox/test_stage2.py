@@ -408,14 +408,16 @@ def _parallel_parity(variant: str, serial: Run, extra: tuple[str, ...]) -> None:
     tmp = RUN_DIRS[variant]
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{variant}")
     args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES, *extra]
-    parallel = run_pytest([*args, "-n", "2"], _fresh(tmp / "parallel"))
+    # Its reports as deep as the serial run's, so that the page's relative links match.
+    beside = _fresh(tmp.parent / f"{tmp.name}-parallel")
+    parallel = run_pytest([*args, "-n", "2"], beside)
     seconds = f"serial {serial.seconds:.1f} s, -n 2 {parallel.seconds:.1f} s\n"
-    (tmp / "parallel" / "seconds.txt").write_text(seconds)  # for the README's "when it helps"
+    (beside / "seconds.txt").write_text(seconds)  # for the README's "when it helps"
     assert "created: 2/2 workers" in parallel.output, parallel.output[-3000:]
     assert parallel.returncode == serial.returncode
     verdicts = {n: r.outcome for n, r in serial.scenarios.items()}
     assert {n: r.outcome for n, r in parallel.scenarios.items()} == verdicts
-    reports, serial_reports = tmp / "parallel" / "reports", tmp / "reports"
+    reports, serial_reports = beside / "reports", tmp / "reports"
     assert junit_cases(reports / "junit.xml") == junit_cases(serial_reports / "junit.xml")
     page, serial_page = (reports / "stage2-status.md"), (serial_reports / "stage2-status.md")
     assert without_timings(page.read_text()) == without_timings(serial_page.read_text())
