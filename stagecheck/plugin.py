@@ -4,18 +4,30 @@
 scenarios directly, with no per-feature test modules. A red step's report shows the step
 and stagecheck's explanation instead of a traceback through the framework; its evidence is
 attached to the Allure result and shown as a report section.
+
+It also runs the @smoke preflight first (a red one stops the run), tries again the scenarios
+that opted in to retries when their red may go away (``stagecheck.retries`` says which), and
+under pytest-xdist (``-n N``) gives every worker the controller's run id and keeps the
+preflight a first phase across the workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
+import shutil
 import signal
+import tempfile
 import threading
+import time
 import types
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.runner import call_and_report, show_test_item
 from pytest_bdd.exceptions import GherkinParseError, StepDefinitionNotFoundError
 from pytest_bdd.parser import Feature, Scenario, Step
 
@@ -24,12 +36,21 @@ from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.engine.provision import Planned
 from stagecheck.errors import CannotRunHere, ConfigError, StagecheckError
 from stagecheck.kube.kubeconfig import ClusterAccess, load_access
+from stagecheck.retries import (
+    ATTEMPT,
+    FLAKY_TAG,
+    MAX_RETRIES,
+    Attempting,
+    attempts_allowed,
+    retry_reason,
+)
 
 SETTINGS = pytest.StashKey[Settings]()
 # The target's kubeconfig as read at start, or why it cannot be used (raised when first needed).
 ACCESS = pytest.StashKey[ClusterAccess | StagecheckError]()
 FAILED_STEP = pytest.StashKey[str]()
 CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+CALL_ERROR = pytest.StashKey[BaseException]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,6 +74,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run every scenario even when a @smoke scenario (the preflight) is red",
     )
     group.addoption(
+        "--retries",
+        type=_retries,
+        default=0,
+        metavar="N",
+        help=f"try a scenario whose red is transient (a service that did not answer, a "
+        f"timeout) up to N more times; @{FLAKY_TAG} scenarios are retried without it "
+        "(README: Retries)",
+    )
+    group.addoption(
         "--plan",
         action="store_true",
         default=False,
@@ -66,9 +96,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _retries(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= MAX_RETRIES:
+        raise pytest.UsageError(f"--retries {value!r}: give a number from 0 to {MAX_RETRIES}")
+    return number
+
+
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        config.stash[SETTINGS] = load_settings(
+        settings = load_settings(
             root=config.rootpath,
             target_option=config.getoption("--target"),
             kubeconfig_option=config.getoption("--kubeconfig"),
@@ -78,6 +118,12 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as error:
         raise pytest.UsageError(f"stagecheck: {error}") from None
+    worker = worker_input(config)
+    if RUN_ID in worker:  # an xdist worker: one run, one run id (labels, user agent, reports)
+        settings = dataclasses.replace(
+            settings, run=dataclasses.replace(settings.run, id=str(worker[RUN_ID]))
+        )
+    config.stash[SETTINGS] = settings
     try:
         config.stash[ACCESS] = load_access(config.stash[SETTINGS].target)
     except StagecheckError as error:
@@ -213,6 +259,7 @@ def _attach(item: pytest.Item, evidence: Evidence) -> None:
 
 # -- the preflight: @smoke scenarios first; when one is red, the rest of the run is not run ------
 SMOKE = "smoke"
+PREFLIGHT_RED = "the preflight is red"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -221,16 +268,206 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker(SMOKE) is None)
 
 
-def _stop_after_red_preflight(item: pytest.Item, report: pytest.TestReport) -> None:
-    if not report.failed or item.get_closest_marker(SMOKE) is None:
+def _preflight_stops(config: pytest.Config) -> bool:
+    return not config.getoption("--no-preflight-stop") and not config.option.collectonly
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A red @smoke scenario stops the run (serial, or the xdist controller, which sees every
+    worker's final reports and tells the workers through the gate's folder)."""
+    config = _current_config
+    if config is None or is_worker(config):
         return
-    if item.config.getoption("--no-preflight-stop") or item.session.shouldfail:
-        return
-    item.session.shouldfail = (
-        f"the preflight is red ({item.name.removeprefix('test_')}): the stage's operators or "
-        "custom resources are not in place, so its other scenarios were not run "
-        "(--no-preflight-stop runs them)"
-    )
+    gate = config.stash.get(CONTROLLER_GATE, None)
+    if report.failed and SMOKE in report.keywords and _preflight_stops(config):
+        session = config.stash[SESSION]
+        if not session.shouldfail:
+            session.shouldfail = (
+                f"{PREFLIGHT_RED} ({report.nodeid.split('::')[-1].removeprefix('test_')}): the "
+                "stage's operators or custom resources are not in place, so its other scenarios "
+                "were not run (--no-preflight-stop runs them)"
+            )
+            if gate is not None:
+                gate.stop(str(session.shouldfail))
+    if gate is not None and report.when in ("teardown", "???"):  # "???": a crashed worker's
+        gate.done(report.nodeid)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[SESSION] = session
+
+
+SESSION = pytest.StashKey[pytest.Session]()
+
+
+# -- under pytest-xdist (-n N): one run id, and the preflight as a first phase -------------------
+RUN_ID = "stagecheck_run_id"
+GATE_DIR = "stagecheck_preflight_gate"
+CONTROLLER_GATE = pytest.StashKey["PreflightGate"]()
+WORKER_GATE = pytest.StashKey["PreflightGate"]()
+
+
+def worker_input(config: pytest.Config) -> dict[str, Any]:
+    """What the xdist controller handed this worker; empty outside a worker."""
+    return dict(getattr(config, "workerinput", {}))
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class PreflightGate:
+    """A folder shared by the controller and its workers. The controller marks each scenario
+    done as its last report arrives, and writes ``stop`` when a @smoke scenario is red; a
+    worker starts a scenario only when every @smoke scenario is done, and none when stopped.
+    (A worker runs a scenario only once it holds the next one too, so the controller cannot
+    hold the others back itself.)"""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _marker(self, nodeid: str) -> Path:
+        return self.folder / ("done-" + hashlib.sha1(nodeid.encode()).hexdigest())
+
+    def done(self, nodeid: str) -> None:
+        self._marker(nodeid).touch()
+
+    def stop(self, reason: str) -> None:
+        partial = self.folder / "stop.partial"
+        partial.write_text(reason, encoding="utf-8")
+        partial.replace(self.folder / "stop")
+
+    def stopped(self) -> str | None:
+        try:
+            return (self.folder / "stop").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def wait(self, smoke: list[str]) -> str | None:
+        """Why the run stopped, or None once every @smoke scenario is done green."""
+        while True:
+            reason = self.stopped()
+            if reason is not None or all(self._marker(n).exists() for n in smoke):
+                return reason
+            time.sleep(0.05)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, on the controller, for each worker it starts."""
+    config: pytest.Config = node.config
+    node.workerinput[RUN_ID] = config.stash[SETTINGS].run.id
+    if _preflight_stops(config):
+        if CONTROLLER_GATE not in config.stash:
+            folder = Path(tempfile.mkdtemp(prefix="stagecheck-preflight-"))
+            config.stash[CONTROLLER_GATE] = PreflightGate(folder)
+        node.workerinput[GATE_DIR] = str(config.stash[CONTROLLER_GATE].folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gate = config.stash.get(CONTROLLER_GATE, None)
+    if gate is not None:
+        shutil.rmtree(gate.folder, ignore_errors=True)
+
+
+SMOKE_IDS = pytest.StashKey[list[str]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    folder = worker_input(session.config).get(GATE_DIR)
+    if folder:
+        session.config.stash[WORKER_GATE] = PreflightGate(Path(folder))
+        session.config.stash[SMOKE_IDS] = [
+            i.nodeid for i in session.items if i.get_closest_marker(SMOKE) is not None
+        ]
+
+
+def _gate(item: pytest.Item) -> str | None:
+    """On an xdist worker: why this scenario must not start (a red preflight), after waiting
+    for the preflight when it is not one of its scenarios."""
+    gate = item.config.stash.get(WORKER_GATE, None)
+    if gate is None:
+        return None
+    if item.get_closest_marker(SMOKE) is not None:
+        return gate.stopped()
+    return gate.wait(item.config.stash[SMOKE_IDS])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """xdist ends a run stopped by a worker as an interrupt (exit code 2); a red preflight is
+    a red run (exit code 1), as without xdist."""
+    try:
+        return (yield)
+    except KeyboardInterrupt as interrupted:
+        stopped = str(session.shouldfail or "")
+        from_xdist = type(interrupted).__module__ == "xdist.dsession"
+        if from_xdist and stopped.startswith(PREFLIGHT_RED):
+            return True
+        raise
+
+
+# -- bounded retries (stagecheck.retries says which reds may be tried again) ---------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    stopped = _gate(item)
+    if stopped is not None:
+        item.session.shouldfail = stopped  # the worker stops; the scenario is not run
+        return True
+    tags = {m.name for m in item.iter_markers()}
+    limit = attempts_allowed(tags, item.config.getoption("--retries"))
+    if limit <= 1 or not isinstance(item.parent, FeatureFile):
+        return None  # pytest's own protocol
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    number = 1
+    while True:
+        reports = _attempt(item, nextitem, number, limit, FLAKY_TAG in tags)
+        if item.stash[ATTEMPT].retry is None or reports[-1].failed:
+            break
+        number += 1
+    for report in reports:  # the last attempt's: JUnit, the terminal, the exit code
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _attempt(
+    item: pytest.Item, nextitem: pytest.Item | None, number: int, limit: int, tagged: bool
+) -> list[pytest.TestReport]:
+    """One run of the scenario's set-up, steps and cleanup, as pytest's runtestprotocol does
+    (_pytest/runner.py); a red that will be tried again tears down only the scenario's own
+    fixtures, so its module's and the session's stay for the next attempt."""
+    item.stash[ATTEMPT] = Attempting(number, limit)
+    if CALL_ERROR in item.stash:
+        del item.stash[CALL_ERROR]
+    hasrequest = hasattr(item, "_request")
+    if hasrequest and not item._request:  # type: ignore[attr-defined]
+        item._initrequest()  # type: ignore[attr-defined]
+    try:
+        reports = [call_and_report(item, "setup", log=False)]
+        if reports[0].passed:
+            setup_only = item.config.getoption("setuponly", False)
+            if item.config.getoption("setupshow", False):
+                show_test_item(item, add_space=not setup_only)
+            if not setup_only:
+                reports.append(call_and_report(item, "call", log=False))
+                error = item.stash.get(CALL_ERROR, None)
+                if reports[-1].failed and number < limit and error is not None:
+                    reason = retry_reason(error, tagged)
+                    item.stash[ATTEMPT] = Attempting(number, limit, reason)
+        again = item.stash[ATTEMPT].retry is not None
+        if item.session.shouldfail or item.session.shouldstop:
+            again, nextitem = False, None
+            item.stash[ATTEMPT] = Attempting(number, limit)
+        after: Any = item.parent if again else nextitem  # teardown_exact reads its listchain()
+        reports.append(call_and_report(item, "teardown", log=False, nextitem=after))
+        if again and reports[-1].failed:  # a cleanup that failed ends the retries: its red stands
+            item.session._setupstate.teardown_exact(nextitem)
+    finally:
+        if hasrequest:
+            item._request = False  # type: ignore[attr-defined]
+            item.funcargs = None  # type: ignore[attr-defined]
+    return reports
 
 
 @pytest.hookimpl(wrapper=True)
@@ -245,7 +482,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if call.when == "call":
         item.stash[CALL_REPORT] = report
-    _stop_after_red_preflight(item, report)
+        if excinfo is not None:
+            item.stash[CALL_ERROR] = excinfo.value
     if (
         excinfo is not None
         and isinstance(excinfo.value, StepFailure | StagecheckError | StepDefinitionNotFoundError)

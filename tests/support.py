@@ -185,3 +185,44 @@ def local_http(handler: type[LocalHandler]) -> Iterator[int]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# -- comparing a run under pytest-xdist (-n N) with the same run made serially ------------------
+_TIMINGS = [
+    (re.compile(r"run-\d{8}-\d{6}-[0-9a-f]{4}"), "run-ID"),
+    (re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"), "WHEN"),
+    # stagecheck.engine.durations.format_duration (4.2s, 45s, 1m05s, 2h03m) and status_page._ago
+    (re.compile(r"\b\d+(?:\.\d+)?(?:h\d+m|m\d+s|s|m|h)\b"), "N s"),
+    (re.compile(r"\b\d+ (?:s|min|h|days)\b"), "N s"),
+    (re.compile(r"\(\d+ runs in a row\)"), "(N runs in a row)"),
+]
+
+
+def without_timings(text: str) -> str:
+    """A report with its run id, times and durations blanked: what two runs of the same
+    stage must agree on."""
+    for pattern, replacement in _TIMINGS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def junit_cases(path: Path) -> list[tuple[str, str, str]]:
+    """Each case of a stagecheck junit.xml: name, verdict (passed, failure, error, skipped,
+    with the attempts note of a retried one) and its message, in the file's order."""
+    cases = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        verdict = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
+        message = "" if verdict is None else verdict.get("message", "")
+        tag = "passed" if verdict is None else verdict.tag
+        notes = " ".join(p.get("value", "") for p in case.iter("property"))
+        cases.append((case.get("name", ""), f"{tag} {notes}".strip(), without_timings(message)))
+    return cases
+
+
+def summary_of(output: str) -> list[str]:
+    """The terminal's stagecheck summary: from its first "stagecheck:" rule to "reports:"."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"^-+ stagecheck: ", line)), None)
+    assert start is not None, output[-3000:]
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("reports: "))
+    return [without_timings(line) for line in lines[start:end]]

@@ -78,6 +78,31 @@ def complete_started_result(listener: Any, nodeid: str, record: ScenarioRecord) 
             result.parameters.append(parameters(record)[-1])
 
 
+def mark_attempt(listener: Any, nodeid: str, record: ScenarioRecord) -> None:
+    """Name the attempt on the result the adapter is about to write. Every attempt of a
+    scenario has the same historyId (the attempt parameter is excluded from it), so Allure
+    shows the last as the result and the earlier ones as its retries; a green last attempt
+    after a red one is marked flaky."""
+    uuid = listener.nodeid_to_uuid.get(nodeid)  # a defaultdict: get() creates nothing
+    if uuid is None:
+        return
+    attempt = record.attempts[-1]
+    with listener.lifecycle.update_test_case(uuid=uuid) as result:
+        if result is None:
+            return
+        result.parameters.append(
+            Parameter(name="attempt", value=f"{attempt.number} of {attempt.limit}", excluded=True)
+        )
+        if record.flaky:
+            lines = [record.attempts_note(), *record.earlier_attempts()]
+            result.statusDetails = StatusDetails(flaky=True, message="\n".join(lines))
+        elif attempt.retried:
+            details = result.statusDetails or StatusDetails()
+            retried = f"attempt {attempt.number} of {attempt.limit}, tried again: {attempt.retried}"
+            details.message = f"{retried}\n{details.message or ''}".strip()
+            result.statusDetails = details
+
+
 def drop_step_parameters(listener: Any, step: Step) -> None:
     """The adapter lists every argument of the step function, fixtures included (the
     cluster, the target, the settings); the step's sentence already shows its values."""

@@ -1,6 +1,8 @@
 """JUnit XML for CI systems: a suite per stage, a test case per scenario named
 ``feature > scenario``. A product defect is a ``failure``; an environment problem or a test
-defect is an ``error``: the stage could not be checked."""
+defect is an ``error``: the stage could not be checked. A scenario tried more than once keeps
+one case with its last attempt's verdict, an ``attempts`` property ("passed on attempt 2 of 3
+(flaky)") and its earlier red attempts as Surefire's flakyFailure or rerunFailure elements."""
 
 from __future__ import annotations
 
@@ -59,6 +61,9 @@ def _testcase(suite: ET.Element, record: ScenarioRecord, run: RunRecord) -> None
         line=str(record.line),
         time=f"{record.seconds:.3f}",
     )
+    if record.attempts_note():
+        properties = ET.SubElement(case, "properties")
+        ET.SubElement(properties, "property", name="attempts", value=record.attempts_note())
     category = record.category
     if record.red and category is not None:
         tag = "failure" if category.key == "product" else "error"
@@ -69,6 +74,20 @@ def _testcase(suite: ET.Element, record: ScenarioRecord, run: RunRecord) -> None
     elif record.status == "not run":
         reason = f"not run: {run.stopped}" if run.stopped else "not run"
         ET.SubElement(case, "skipped", message=_clean(reason))
+    _earlier_attempts(case, record)
+
+
+def _earlier_attempts(case: ET.Element, record: ScenarioRecord) -> None:
+    """Red attempts before the last, as Maven Surefire's rerun report writes them: a green
+    case's are ``flakyFailure``/``flakyError``, a red case's ``rerunFailure``/``rerunError``."""
+    for attempt in record.attempts[:-1]:
+        if attempt.status not in ("failed", "broken"):
+            continue
+        kind = "Failure" if attempt.status == "failed" else "Error"
+        tag = ("flaky" if record.status == "passed" else "rerun") + kind
+        text = f"attempt {attempt.number} of {attempt.limit}: {attempt.cause}"
+        node = ET.SubElement(case, tag, message=_clean(attempt.cause), type=attempt.status)
+        node.text = _clean(text + (f"\nretried: {attempt.retried}" if attempt.retried else ""))
 
 
 def _details(record: ScenarioRecord) -> str:

@@ -17,6 +17,7 @@ them, and allure-pytest-bdd (a setuptools plugin, configured last) sees the resu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -37,10 +38,18 @@ from stagecheck.errors import StagecheckError
 from stagecheck.reporting import allure_results
 from stagecheck.reporting.environment import environment_entries
 from stagecheck.reporting.junit import write_junit
-from stagecheck.reporting.records import RunRecord, ScenarioRecord, Status
+from stagecheck.reporting.records import (
+    Attempt,
+    RunRecord,
+    ScenarioRecord,
+    Status,
+    records_from_text,
+    records_to_text,
+)
 from stagecheck.reporting.status_page import StagePage, write_stage_page
 from stagecheck.reporting.summary import plain, summary_lines
 from stagecheck.reporting.versions import SeenVersions
+from stagecheck.retries import ATTEMPT
 
 EXAMPLE_PARAM = "_pytest_bdd_example"
 OPENSHIFT_VERSION = "/apis/config.openshift.io/v1/clusterversions/version"
@@ -60,10 +69,17 @@ class Reporting:
     written: list[Path] = field(default_factory=list)
     outcomes: dict[tuple[str, str], tuple[Status, str]] = field(default_factory=dict)
     listener: Any = None
+    from_workers: list[dict[str, Any]] = field(default_factory=list)  # xdist: what each handed
+    red_seen: dict[str, str] = field(default_factory=dict)  # xdist controller: nodeid -> report
+    cleared: bool = False
+
+
+WORKER_OUTPUT = "stagecheck_reporting"
 
 
 STATE = pytest.StashKey[Reporting]()
 RECORD = pytest.StashKey[ScenarioRecord]()
+ATTEMPT_REPORTS = pytest.StashKey[list[pytest.TestReport]]()
 # Hooks that get no config (collect and log reports, interrupts) find the run's through this.
 _current_config: pytest.Config | None = None
 
@@ -130,8 +146,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if record is not None:
             item.stash[RECORD] = record
             state.run.scenarios[item.nodeid] = record
-    if state.writing and state.owns_results and state.results_dir and _has_work(state):
+    if not _is_worker(session.config) and _has_work(state):
+        _clear_results(state)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist, on the controller: the first worker has collected. No scenario runs before every
+    worker has (the scheduler waits for all collections), so the folder is emptied in time."""
+    if ids:
+        _clear_results(reporting_of(node.config))
+
+
+def _clear_results(state: Reporting) -> None:
+    if state.writing and state.owns_results and state.results_dir and not state.cleared:
         allure_results.clear_results(state.results_dir)
+        state.cleared = True
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -266,18 +296,73 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     config = _current_config
     if config is None:
         return
-    record = reporting_of(config).run.scenarios.get(report.nodeid)
+    state = reporting_of(config)
+    if report.failed and config.pluginmanager.has_plugin("dsession"):
+        state.red_seen[report.nodeid] = str(report.longrepr)  # a worker that crashes hands none
+    record = state.run.scenarios.get(report.nodeid)
     if record is None:
         return
     record.seconds += report.duration
-    status, message = _outcome(reporting_of(config), report)
-    decides = {
-        "setup": not report.passed,  # a red set-up is the outcome; a green one says nothing
-        "call": True,
-        "teardown": report.failed and record.status == "passed",  # cleanup failed
-    }
-    if decides[report.when]:
-        record.status, record.message = status, message
+    if _decides(report, record.status):
+        record.status, record.message = _outcome(reporting_of(config), report)
+
+
+def _decides(report: pytest.TestReport, status_so_far: Status) -> bool:
+    """Whether a phase's report is the scenario's outcome."""
+    if report.when == "setup":
+        return not report.passed  # a red set-up is the outcome; a green one says nothing
+    if report.when == "teardown":
+        return report.failed and status_so_far == "passed"  # cleanup failed
+    return True
+
+
+@pytest.hookimpl(trylast=True, wrapper=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_attempt(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Each attempt of a scenario that may be retried (stagecheck.plugin's loop): its verdict
+    in the record, and in its Allure result before the adapter writes it (this wrapper is
+    inside the adapter's, so it runs first)."""
+    report = yield
+    attempting = item.stash.get(ATTEMPT, None)
+    record = item.stash.get(RECORD, None)
+    if attempting is None or record is None:
+        return report
+    if report.when == "setup":
+        item.stash[ATTEMPT_REPORTS] = []
+    reports = item.stash.setdefault(ATTEMPT_REPORTS, [])
+    reports.append(report)
+    if report.when != "teardown":
+        return report
+    state = reporting_of(item.config)
+    status: Status = "not run"
+    message = ""
+    for phase in reports:
+        if _decides(phase, status):
+            status, message = _outcome(state, phase)
+    again = attempting.retry is not None and report.passed
+    if again or attempting.number > 1:
+        record.status, record.message = status, message  # for its cause, in its own words
+        cause = record.cause() if record.red or status == "skipped" else ""
+        record.attempts.append(
+            Attempt(
+                attempting.number,
+                attempting.limit,
+                status,
+                cause,
+                sum(r.duration for r in reports),
+                attempting.retry if again else None,
+            )
+        )
+    listener = _listener(state, item.config)
+    if listener is not None and record.attempts:
+        allure_results.mark_attempt(listener, item.nodeid, record)
+    if again:  # the next attempt starts afresh; this one's time still counts
+        record.seconds += sum(r.duration for r in reports)
+        record.status, record.message = "not run", ""
+        record.failed_step = record.failed_line = record.failure = None
+        record.evidence = []
+    return report
 
 
 def _outcome(state: Reporting, report: pytest.TestReport) -> tuple[Status, str]:
@@ -320,6 +405,9 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
     value = excinfo.value
     if isinstance(value, pytest.exit.Exception):
         reporting_of(config).run.stopped = value.msg if value.returncode else None
+    elif type(value).__module__ == "xdist.dsession" and str(value):
+        # xdist's stop of its workers: -x/--maxfail ("stopping after 1 failures"), or a worker's
+        reporting_of(config).run.stopped = str(value)
     else:
         reporting_of(config).run.stopped = "interrupted (Ctrl-C or SIGTERM)"
 
@@ -327,6 +415,10 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
 # -- writing -------------------------------------------------------------------------------------
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = reporting_of(session.config)
+    if _is_worker(session.config):
+        _hand_to_controller(session.config, state)
+        return
+    _merge_workers(state)
     if not state.writing or not _has_work(state):
         return
     run, settings = state.run, state.settings
@@ -376,7 +468,7 @@ def _stop_records(state: Reporting) -> list[ScenarioRecord]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     state = reporting_of(terminalreporter.config)
-    if not state.writing or not _has_work(state):
+    if _is_worker(terminalreporter.config) or not state.writing or not _has_work(state):
         return
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     for stage, records in state.run.by_stage().items():
@@ -395,6 +487,58 @@ def _printable(line: str, encoding: str) -> str:
     except (UnicodeEncodeError, LookupError):
         return plain(line)
     return line
+
+
+# -- under pytest-xdist: workers run, the controller writes -------------------------------------
+def _hand_to_controller(config: pytest.Config, state: Reporting) -> None:
+    """A worker's records (every scenario it collected; those it ran with their outcome) go to
+    the controller with its session's end (xdist's workeroutput); it writes no report."""
+    config.workeroutput[WORKER_OUTPUT] = json.dumps(  # type: ignore[attr-defined]
+        {
+            "records": records_to_text(state.run.scenarios.values()),
+            "started_in_allure": sorted(state.started_in_allure),
+            "versions": state.versions.as_lists(),
+            "deselected": state.run.deselected,
+        }
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist, on the controller: a worker has finished (or crashed: then it handed nothing)."""
+    handed = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    if handed:
+        reporting_of(node.config).from_workers.append(json.loads(handed))
+
+
+def _merge_workers(state: Reporting) -> None:
+    """One run from the workers' records: in collection order (every worker collected every
+    scenario), each scenario as the worker that ran it saw it."""
+    if not state.from_workers:
+        return
+    merged: dict[str, ScenarioRecord] = {}
+    for handed in state.from_workers:
+        for record in records_from_text(handed["records"]):
+            known = merged.get(record.nodeid)
+            if known is None or (known.status == "not run" and record.status != "not run"):
+                merged[record.nodeid] = record
+        state.started_in_allure.update(handed["started_in_allure"])
+        for what, versions in handed["versions"].items():
+            for version in versions:
+                state.versions.record(what, version)
+        for stage, count in handed["deselected"].items():  # the same on every worker
+            state.run.deselected[stage] = max(state.run.deselected.get(stage, 0), count)
+    # A feature file that cannot be read is reported by the controller too: the workers' win.
+    own = {k: v for k, v in state.run.scenarios.items() if k not in merged}
+    state.run.scenarios = {**merged, **own}
+    for nodeid, text in state.red_seen.items():  # ran on a worker that crashed before its end
+        crashed = state.run.scenarios.get(nodeid)
+        if crashed is not None and crashed.status == "not run":
+            crashed.status, crashed.message = "broken", f"xdist: {text}"
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from stagecheck.engine.outcome import Evidence, StepFailure
+from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.reporting.categories import Category, classify
 
 Status = Literal["passed", "failed", "broken", "skipped", "not run"]
 MAX_LINE = 300
+
+
+@dataclass
+class Attempt:
+    """One attempt of a scenario that was tried more than once."""
+
+    number: int
+    limit: int
+    status: Status
+    cause: str  # one line; empty when it passed
+    seconds: float
+    retried: str | None = None  # why another attempt followed, when one did
 
 
 @dataclass
@@ -34,7 +48,30 @@ class ScenarioRecord:
     failed_line: int | None = None  # its line in the feature file
     failure: StepFailure | None = None
     evidence: list[Evidence] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # every attempt's, set-up and cleanup included
+    attempts: list[Attempt] = field(default_factory=list)  # when tried more than once
+
+    @property
+    def flaky(self) -> bool:
+        """Green on its last attempt after a red one."""
+        return self.status == "passed" and any(a.status != "passed" for a in self.attempts)
+
+    def attempts_note(self) -> str:
+        """``passed on attempt 2 of 3 (flaky)``; empty for a scenario tried once."""
+        if len(self.attempts) < 2:
+            return ""
+        last = self.attempts[-1]
+        note = f"{last.status} on attempt {last.number} of {last.limit}"
+        return note + " (flaky)" if self.flaky else note
+
+    def earlier_attempts(self) -> list[str]:
+        """``attempt 1: failed: <cause>; retried: <why>``, one line per attempt before the last."""
+        return [
+            f"attempt {a.number}: {a.status}"
+            + (f": {a.cause}" if a.cause else "")
+            + (f"; retried: {a.retried}" if a.retried else "")
+            for a in self.attempts[:-1]
+        ]
 
     @property
     def name(self) -> str:
@@ -153,3 +190,69 @@ def component_statuses(records: Iterable[ScenarioRecord]) -> list[ComponentStatu
             state = "passing"
         statuses.append(ComponentStatus(name, state, tuple(found)))
     return statuses
+
+
+# -- handing records from an xdist worker to the controller -------------------------------------
+def records_to_text(records: Iterable[ScenarioRecord]) -> str:
+    """Records as JSON text (what execnet carries from a worker), failures and evidence kept."""
+    return json.dumps([_record_plain(r) for r in records])
+
+
+def records_from_text(text: str) -> list[ScenarioRecord]:
+    return [_record_from_plain(item) for item in json.loads(text)]
+
+
+def _record_plain(record: ScenarioRecord) -> dict[str, Any]:
+    plain = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    plain["components"], plain["tags"] = list(record.components), list(record.tags)
+    plain["evidence"] = [dataclasses.asdict(e) for e in record.evidence]
+    plain["attempts"] = [dataclasses.asdict(a) for a in record.attempts]
+    plain["failure"] = None if record.failure is None else _failure_plain(record.failure)
+    return plain
+
+
+def _record_from_plain(plain: dict[str, Any]) -> ScenarioRecord:
+    values = dict(plain)
+    values["components"], values["tags"] = tuple(plain["components"]), tuple(plain["tags"])
+    values["evidence"] = [Evidence(**e) for e in plain["evidence"]]
+    values["attempts"] = [Attempt(**a) for a in plain["attempts"]]
+    failure = plain["failure"]
+    values["failure"] = None if failure is None else _failure_from_plain(failure)
+    return ScenarioRecord(**values)
+
+
+def _failure_plain(failure: StepFailure) -> dict[str, Any]:
+    observed = {
+        f.name: _time_plain(getattr(failure.observation, f.name))
+        for f in dataclasses.fields(failure.observation)
+    }
+    return {
+        "subject": failure.subject,
+        "expected": failure.expected,
+        "observation": observed,
+        "waited": failure.waited,
+        "evidence": [dataclasses.asdict(e) for e in failure.evidence],
+        "highlights": list(failure.highlights),
+    }
+
+
+def _failure_from_plain(plain: dict[str, Any]) -> StepFailure:
+    observed = {k: _time_from_plain(v) for k, v in plain["observation"].items()}
+    return StepFailure(
+        plain["subject"],
+        plain["expected"],
+        Observation(**observed),
+        waited=plain["waited"],
+        evidence=[Evidence(**e) for e in plain["evidence"]],
+        highlights=list(plain["highlights"]),
+    )
+
+
+def _time_plain(value: Any) -> Any:
+    return {"datetime": value.isoformat()} if isinstance(value, datetime) else value
+
+
+def _time_from_plain(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"datetime"}:
+        return datetime.fromisoformat(value["datetime"])
+    return value

@@ -128,12 +128,21 @@ def render(
         lines += ["", "## Could not be checked", ""]
         for record in other:
             lines += _failure_section(where, record, evidence.get(record.nodeid, []))
+    flaky = [r for r in records if r.flaky]
+    if flaky:
+        lines += ["", "## Flaky: green only on a later attempt", ""]
+        for record in flaky:
+            lines += [f"### ✅ {_md(', '.join(record.components))}: {_md(record.title)}", ""]
+            lines.append(f"- **Verdict:** {record.attempts_note()}")
+            lines += [f"- {_md(line)}" for line in record.earlier_attempts()]
+            lines.append("")
     lines += ["", "## Environment", ""] + _environment_table(environment, run)
     lines += ["", "## Scenarios", ""]
     for record in records:
         mark = MARK_OF_STATUS[record.status]
+        verdict = record.attempts_note() or record.status
         lines.append(
-            f"- {mark} {record.status}: {_md(record.title)} "
+            f"- {mark} {verdict}: {_md(record.title)} "
             f"([{record.feature_file}:{record.line}]({_spec_link(where, record)}))"
         )
     lines += ["", _reports_line(where), ""]
@@ -230,6 +239,9 @@ def _failure_section(where: StagePage, record: ScenarioRecord, files: list[Path]
         lines += [f"- {_md(h.strip())}" for h in failure.highlights]
     else:
         lines.append(f"- **Problem:** {_md(record.cause())}")
+    if record.attempts_note():
+        lines.append(f"- **Attempts:** {record.attempts_note()}")
+        lines += [f"  - {_md(line)}" for line in record.earlier_attempts()]
     if files:
         links = ", ".join(f"[{_md(p.name)}]({where.link(p)})" for p in files)
         lines.append(f"- **Evidence:** {links}")

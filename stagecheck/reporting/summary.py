@@ -1,5 +1,6 @@
 """The end-of-run summary on the terminal: per component, its state and each failure's cause,
-one line each, then where the reports are."""
+one line each (and each scenario green only on a later attempt: flaky), then where the reports
+are."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ def summary_lines(records: list[ScenarioRecord]) -> list[str]:
             lines.append(f"     {record.name}: skipped: {record.cause()}")
         for record in component.red:
             kind = f"[{record.category.name.lower()}] " if record.category else ""
-            lines.append(f"     {record.name}: {kind}{record.cause()}")
+            note = f" ({record.attempts_note()})" if record.attempts_note() else ""
+            lines.append(f"     {record.name}: {kind}{record.cause()}{note}")
+        for record in component.records:
+            if record.flaky:
+                earlier = "; ".join(record.earlier_attempts())
+                lines.append(f"     {record.name}: {record.attempts_note()}: {earlier}")
     return lines
 
 

@@ -26,5 +26,8 @@ class SeenVersions:
         if version and version not in values:
             values.append(version)
 
+    def as_lists(self) -> dict[str, list[str]]:
+        return {name: list(values) for name, values in self._seen.items()}
+
     def as_dict(self) -> dict[str, str]:
         return {name: ", ".join(values) for name, values in sorted(self._seen.items()) if values}

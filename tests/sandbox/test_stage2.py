@@ -405,3 +405,50 @@ def test_the_reports_agree_with_a_red_run(seed_fault: Run) -> None:
         == "Service mesh: the stage's workloads talk to each other through the mesh > Llama Stack runs with its mesh sidecar"
         for c in cases
     )
+
+
+# -- parallel runs (pytest -n 2, pytest-xdist): the serial runs above, again on two workers -----
+def _parallel_parity(variant: str, serial: Run, extra: tuple[str, ...]) -> None:
+    """features/stage2 with -n 2 on the variant's sandbox (still up: the fixture's module
+    scope) gives the serial run's verdicts, JUnit cases, status page and terminal summary; no
+    two scenarios create an object of the same name (from the API server's audit log)."""
+    from tests.support import junit_cases, summary_of, without_timings
+
+    tmp = RUN_DIRS[variant]
+    plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{variant}")
+    args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES, *extra]
+    # Its reports as deep as the serial run's, so that the page's relative links match.
+    beside = _fresh(tmp.parent / f"{tmp.name}-parallel")
+    parallel = run_pytest([*args, "-n", "2"], beside)
+    seconds = f"serial {serial.seconds:.1f} s, -n 2 {parallel.seconds:.1f} s\n"
+    (beside / "seconds.txt").write_text(seconds)  # for the README's "when it helps"
+    assert "created: 2/2 workers" in parallel.output, parallel.output[-3000:]
+    assert parallel.returncode == serial.returncode
+    verdicts = {n: r.outcome for n, r in serial.scenarios.items()}
+    assert {n: r.outcome for n, r in parallel.scenarios.items()} == verdicts
+    reports, serial_reports = beside / "reports", tmp / "reports"
+    assert junit_cases(reports / "junit.xml") == junit_cases(serial_reports / "junit.xml")
+    page, serial_page = (reports / "stage2-status.md"), (serial_reports / "stage2-status.md")
+    assert without_timings(page.read_text()) == without_timings(serial_page.read_text())
+    assert summary_of(parallel.output) == summary_of(serial.output)
+    created = [_created(e) for e in audit_events(plane, run_id(parallel.output))]
+    created = [c for c in created if c is not None]
+    assert len(created) == len(set(created)), created
+
+
+def _created(event: dict[str, object]) -> tuple[str, str, str] | None:
+    """The object a create request of the audit log made: resource, namespace, name."""
+    ref = event.get("objectRef")
+    if event.get("verb") != "create" or event.get("stage") != "ResponseComplete":
+        return None
+    if not isinstance(ref, dict) or not ref.get("name") or ref.get("subresource"):
+        return None  # a subresource (a TokenRequest, a port-forward) creates no object
+    return str(ref.get("resource")), str(ref.get("namespace", "")), str(ref["name"])
+
+
+def test_two_workers_give_the_serial_run_on_the_healthy_sandbox(healthy: Run) -> None:
+    _parallel_parity("healthy", healthy, (BUCKET_FEATURE,))
+
+
+def test_two_workers_give_the_serial_run_on_the_seed_incident(seed_fault: Run) -> None:
+    _parallel_parity("seed-no-sidecar", seed_fault, ("--no-preflight-stop",))
