@@ -25,6 +25,8 @@ from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
+from stagecheck.sandbox.standins.docling import DoclingOperatorStandin
+from stagecheck.sandbox.standins.pipelines import PipelinesOperatorStandin
 from stagecheck.sandbox.standins.routes import RouteStandin
 from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
 
@@ -37,14 +39,19 @@ BACKENDS = {
     "llama-stack-service": "llamastack",
     "ds-pipeline-dspa": "kfp",
     "docling-service": "docling",
-    "docling-serve": "docling",
+    "minio": "s3",  # the DSPA's externalStorage host minio.minio.svc
 }
 
 
 def controllers() -> list[Controller]:
     """Every stand-in, in the order a pass runs them (upstream first: storage and routes
     before the operators whose objects use them)."""
-    made: list[Callable[[], Controller]] = [VolumeProvisionerStandin, RouteStandin]
+    made: list[Callable[[], Controller]] = [
+        VolumeProvisionerStandin,
+        RouteStandin,
+        PipelinesOperatorStandin,
+        DoclingOperatorStandin,
+    ]
     return [make() for make in made]
 
 
