@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from stagecheck.errors import KubeApiError
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.standins.process import StandIns
@@ -143,10 +144,6 @@ def s3_port() -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def standins(control_plane: ControlPlane, kube: Kube, s3_port: int) -> Iterator[StandIns]:
-    apply_documents(kube, load_documents(CRDS))
-    apply_documents(
-        kube, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
-    )
     # Where the stand-ins find the data plane's services (as the sandbox's data plane records
     # them): the DSPA's minio.minio.svc host is answered by the "s3" service.
     endpoints = control_plane.state / "dataplane" / "endpoints.json"
@@ -154,11 +151,28 @@ def standins(control_plane: ControlPlane, kube: Kube, s3_port: int) -> Iterator[
     endpoints.write_text(json.dumps({"services": {"s3": f"http://127.0.0.1:{s3_port}"}}))
     process = StandIns(control_plane.state, ROOT)
     process.start()
+    # As `scripts/sandbox up` does: the stand-ins run before the CRDs they reconcile exist (on
+    # a fresh control plane, i.e. this module alone: a kind served only later is found then).
+    apply_documents(kube, load_documents(CRDS))
+    apply_documents(
+        kube, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
+    )
+    assert eventually(lambda: _lists(kube, f"{DSPA_API}/datasciencepipelinesapplications"), 30)
+    assert eventually(lambda: _lists(kube, DOCLING_API), 30)
     try:
         yield process
     finally:
         process.stop()
         endpoints.unlink(missing_ok=True)
+
+
+def _lists(kube: Kube, path: str) -> bool:
+    """A CRD's storage answers (just after its creation it says "(re)initializing")."""
+    try:
+        kube.get(path)
+    except KubeApiError:
+        return False
+    return True
 
 
 def eventually(read: Callable[[], Any], timeout_s: float = 60.0) -> Any:

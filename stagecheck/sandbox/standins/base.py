@@ -46,27 +46,24 @@ class Context:
     writes: int = 0
     _services: dict[str, str] = field(default_factory=dict)
     _services_mtime: float = -1.0
-    _refreshed: float = -DISCOVERY_REFRESH_S
+    _looked_up: dict[str, float] = field(default_factory=dict)  # kind not served -> when
 
     def served(self, kind: str) -> ResourceType | None:
         """The kind (``Kind`` or ``Kind.group``) if the cluster serves it. CRDs come and go:
-        a kind not served is looked up again at most every few seconds."""
+        a kind not in the catalogue read so far is looked up again, each kind at most every
+        few seconds (per kind: a known kind found in the catalogue never uses up the look-up
+        of one that is still missing, e.g. a CRD applied after the stand-ins started)."""
+        found = self.discovery.match(kind)
+        if found is not None:
+            return found
+        last = self._looked_up.get(kind)
+        if last is not None and time.monotonic() - last < DISCOVERY_REFRESH_S:
+            return None
+        self._looked_up[kind] = time.monotonic()
         try:
-            return self.discovery.resolve(kind) if self._may_refresh() else self._cached(kind)
+            return self.discovery.resolve(kind)  # re-reads the catalogue
         except UnknownKind:
             return None
-
-    def _cached(self, kind: str) -> ResourceType:
-        found = self.discovery.match(kind)
-        if found is None:
-            raise UnknownKind(kind)
-        return found
-
-    def _may_refresh(self) -> bool:
-        if time.monotonic() - self._refreshed < DISCOVERY_REFRESH_S:
-            return False
-        self._refreshed = time.monotonic()
-        return True
 
     def items(self, kind: str, namespace: str | None = None) -> list[JsonObject]:
         resource = self.served(kind)
