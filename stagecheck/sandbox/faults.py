@@ -126,8 +126,11 @@ FAULTS = {
             name="dspa-wrong-credentials",
             description=(
                 "the DSPA's Secret holds an S3 secret key the object store does not accept "
-                "(a .env copied from another environment)"
+                "(a .env copied from another environment), so the operator's own object-store "
+                "check fails and no pipeline component is deployed"
             ),
+            # The cause only: the DSPO stand-in's StatObject with this key is refused by the
+            # sandbox's S3, and ObjectStoreAvailable=False follows from that.
             change_world=lambda docs: docs,
             values={"s3_secret_key": "not-the-key-the-store-knows"},
         ),

@@ -48,27 +48,30 @@ def forward_world(
     documents: list[dict[str, Any]] = []
     checks: list[tuple[str, int]] = []
     for role, (service_name, port, backend) in BACKENDS.items():
-        service = kube.get(f"/api/v1/namespaces/{namespace}/services/{service_name}")
-        chosen = next(p for p in service["spec"]["ports"] if p["port"] == port)
         url = urlsplit(services.get(backend, ""))
         specs[role] = f"port-forward:service/{service_name}:{port}{url.path.rstrip('/')}"
-        if not url.port:
+        service = kube.get_or_none(f"/api/v1/namespaces/{namespace}/services/{service_name}")
+        if service is None or not url.port:
+            # An operator that never made its Service (a fault stops it first) leaves nothing
+            # to forward to: the endpoint then fails where the stage reaches it.
             continue
+        chosen = next(p for p in service["spec"]["ports"] if p["port"] == port)
         target = {"address": url.hostname, "port": url.port}
         for pod in _pods(kube, namespace, service["spec"]["selector"], service_name):
+            pod_port = _pod_port(pod, chosen.get("targetPort", chosen["port"]))
             if backend not in down:
-                checks.append((pod, int(chosen["targetPort"])))
+                checks.append((pod["metadata"]["name"], pod_port))
             documents.append(
                 {
                     "apiVersion": "kwok.x-k8s.io/v1alpha1",
                     "kind": "PortForward",
-                    "metadata": {"name": pod, "namespace": namespace},
-                    "spec": {"forwards": [{"ports": [chosen["targetPort"]], "target": target}]},
+                    "metadata": {"name": pod["metadata"]["name"], "namespace": namespace},
+                    "spec": {"forwards": [{"ports": [pod_port], "target": target}]},
                 }
             )
     apply_documents(kube, documents)
-    for pod, port in checks:
-        _await_forward(kube, namespace, pod, port)
+    for pod_name, port in checks:
+        _await_forward(kube, namespace, pod_name, port)
     (state_dir / FORWARDS_FILE).write_text(json.dumps(specs, indent=2) + "\n")
     return specs
 
@@ -90,15 +93,28 @@ def _await_forward(kube: Kube, namespace: str, pod: str, port: int) -> None:
         forward.close()
 
 
-def _pods(kube: Kube, namespace: str, selector: Mapping[str, str], service: str) -> list[str]:
+def _pod_port(pod: dict[str, Any], target: int | str) -> int:
+    """A Service's targetPort on this pod: a number, or the name of a container port (the
+    operators' Services name theirs, e.g. DSPO's ``http``)."""
+    if isinstance(target, int) or str(target).isdigit():
+        return int(target)
+    for container in pod["spec"]["containers"]:
+        for declared in container.get("ports") or []:
+            if declared.get("name") == target:
+                return int(declared["containerPort"])
+    raise StagecheckError(f"pod {pod['metadata']['name']} declares no port named {target}")
+
+
+def _pods(
+    kube: Kube, namespace: str, selector: Mapping[str, str], service: str
+) -> list[dict[str, Any]]:
     """The pods behind the Service, once its Deployment has created them."""
     labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     deadline = time.monotonic() + PODS_TIMEOUT_S
     while True:
         pods = kube.get(f"/api/v1/namespaces/{namespace}/pods", params={"labelSelector": labels})
-        names = [p["metadata"]["name"] for p in pods["items"]]
-        if names:
-            return names
+        if pods["items"]:
+            return list(pods["items"])
         if time.monotonic() > deadline:
             raise StagecheckError(
                 f"no pod behind Service {namespace}/{service} ({labels}) after "

@@ -371,7 +371,11 @@ def test_a_wrong_s3_key_turns_the_bucket_check_red_without_showing_it(
         "the keys in Secret private-ai-demo/dspa-minio-credentials are not accepted"
         in result.message
     )
-    assert run.result("The pipelines application and its components are ready").outcome == "passed"
+    # DSPO v2.17 (controllers/storage.go): the operator's own StatObject with these keys fails,
+    # so ObjectStoreAvailable is False, no component is deployed and the DSPA is not Ready.
+    ready = run.result("The pipelines application and its components are ready")
+    assert ready.outcome == "failed"
+    assert "Could not connect to (minio.minio.svc.cluster.local:9000), Error:" in ready.message
     real_key = (tmp / "real-secret-key").read_text()
     for secret in (real_key, "not-the-key-the-store-knows"):
         assert secret not in run.output

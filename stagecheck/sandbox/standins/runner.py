@@ -25,9 +25,11 @@ from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
+from stagecheck.sandbox.standins.docling import DoclingOperatorStandin
 from stagecheck.sandbox.standins.kserve import KServeStandin
 from stagecheck.sandbox.standins.llamastack import LlamaStackOperatorStandin
 from stagecheck.sandbox.standins.mesh import mesh_standins
+from stagecheck.sandbox.standins.pipelines import PipelinesOperatorStandin
 from stagecheck.sandbox.standins.routes import RouteStandin
 from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
 
@@ -40,7 +42,7 @@ BACKENDS = {
     "llama-stack-service": "llamastack",
     "ds-pipeline-dspa": "kfp",
     "docling-service": "docling",
-    "docling-serve": "docling",
+    "minio": "s3",  # the DSPA's externalStorage host minio.minio.svc
 }
 
 
@@ -49,7 +51,12 @@ def controllers() -> list[Controller]:
     before the operators whose objects use them; the mesh before the operators, its webhook
     must answer before their pods are created; the model server before Llama Stack)."""
     made: list[Callable[[], Controller]] = [VolumeProvisionerStandin, RouteStandin]
-    operators: list[Callable[[], Controller]] = [KServeStandin, LlamaStackOperatorStandin]
+    operators: list[Callable[[], Controller]] = [
+        KServeStandin,
+        LlamaStackOperatorStandin,
+        PipelinesOperatorStandin,
+        DoclingOperatorStandin,
+    ]
     return [make() for make in made] + [*mesh_standins()] + [make() for make in operators]
 
 
