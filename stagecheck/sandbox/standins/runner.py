@@ -25,6 +25,8 @@ from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
+from stagecheck.sandbox.standins.mesh_gate import MeshGateStandin, Workload
+from stagecheck.sandbox.standins.node import NodeStandin
 from stagecheck.sandbox.standins.routes import RouteStandin
 from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
 
@@ -40,12 +42,18 @@ BACKENDS = {
     "docling-serve": "docling",
 }
 
+# The workload whose pods' calls the data plane's Llama Stack process makes
+LLAMA_STACK = Workload("private-ai-demo", "app=llama-stack")
+
 
 def controllers() -> list[Controller]:
     """Every stand-in, in the order a pass runs them (upstream first: storage and routes
     before the operators whose objects use them)."""
     made: list[Callable[[], Controller]] = [VolumeProvisionerStandin, RouteStandin]
-    return [make() for make in made]
+    # The gate before the node whose pods call through it; Llama Stack's data-plane process
+    # calls through the gate bound to its pods.
+    gate = MeshGateStandin((LLAMA_STACK,))
+    return [*(make() for make in made), gate, NodeStandin(gate)]
 
 
 def run(state_dir: Path, stop: threading.Event, only: Sequence[str] = ()) -> None:
