@@ -41,10 +41,15 @@ import yaml
 
 from stagecheck.errors import StagecheckError
 from stagecheck.sandbox.controlplane import free_ports
+from stagecheck.sandbox.standins.mesh_gate import gate_urls
 
 # start order; stopped in reverse
 SERVICES = ("milvus", "llm", "embeddings", "llamastack", "s3", "docling", "kfp")
 FAULTS = frozenset({"milvus-down", "llm-unreachable"})
+# Llama Stack's vLLM URL as the world's LlamaStackDistribution names it (VLLM_URL), called
+# through the mesh gate bound to its pods when the stand-ins run one
+MODEL_IN_CLUSTER = "http://mistral-24b-quantized-predictor.private-ai-demo.svc.cluster.local/v1"
+LLAMA_STACK_PODS = "private-ai-demo/app=llama-stack"
 LLM_MODEL = "smollm2-135m"  # the name the LLM server serves, as vLLM's --served-model-name
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_DIMENSION = 384
@@ -154,7 +159,9 @@ class DataPlane:
 
     # -- start ----------------------------------------------------------------------------
 
-    def start(self, faults: Iterable[str] = frozenset()) -> Endpoints:
+    def start(
+        self, faults: Iterable[str] = frozenset(), defer_llamastack: bool = False
+    ) -> Endpoints:
         """Start every service on free loopback ports, wait until each answers, write
         ``endpoints.json`` and return its contents. A data plane already running with the same
         faults is left as it is.
@@ -162,7 +169,8 @@ class DataPlane:
         ``milvus-down``: Milvus is not started (Llama Stack still points at its port).
         ``llm-unreachable``: Llama Stack's vLLM URL is a closed loopback port.
         Under a fault, a Llama Stack that does not come up is recorded in ``down`` instead of
-        raising; any other service that does not come up is an error."""
+        raising; any other service that does not come up is an error. ``defer_llamastack``:
+        everything but Llama Stack, which ``start_llamastack`` starts once its pod exists."""
         wanted = sorted(set(faults))
         if unknown := set(wanted) - FAULTS:
             raise DataPlaneError(f"unknown fault(s) {sorted(unknown)}; known: {sorted(FAULTS)}")
@@ -172,12 +180,14 @@ class DataPlane:
         self.stop()
         environments = self.prepare()
         try:
-            return self._start(environments, wanted)
+            return self._start(environments, wanted, defer_llamastack)
         except BaseException:
             self.stop()  # a failed or interrupted start leaves nothing running
             raise
 
-    def _start(self, envs: Mapping[str, Environment], faults: list[str]) -> Endpoints:
+    def _start(
+        self, envs: Mapping[str, Environment], faults: list[str], defer_llamastack: bool = False
+    ) -> Endpoints:
         for stale in (self.state / "milvus", self.state / "llamastack", self.state / "docling"):
             shutil.rmtree(stale, ignore_errors=True)
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -260,43 +270,62 @@ class DataPlane:
 
         stack_dir = self.state / "llamastack"
         (stack_dir / "home").mkdir(parents=True)
+        # Through the mesh (the gate bound to Llama Stack's pods) when the stand-ins run one
+        gate = gate_urls(self.state.parent).get(LLAMA_STACK_PODS)
+        if gate and "llm-unreachable" not in faults:
+            wiring[VLLM_PROVIDER] = MODEL_IN_CLUSTER
+            loopback = {**loopback, "HTTP_PROXY": gate, "http_proxy": gate}
         config = stack_dir / "run.yaml"
         config.write_text(yaml.safe_dump(llamastack_config(stack_dir / "data", stack_port, wiring)))
-        self._launch(
-            "llamastack",
-            urls["llamastack"],
-            [
-                envs["llamastack"].bin("llama"),
-                "stack",
-                "run",
-                str(config),
-                "--port",
-                str(stack_port),
-            ],
-            {
-                **loopback,
-                "HOME": str(stack_dir / "home"),  # it keeps ~/.llama; not the user's
-                "TIKTOKEN_CACHE_DIR": envs["llamastack"].facts["tiktoken_cache"],
-                "LLAMA_STACK_LOG_WIDTH": "200",
-            },
-        )
-        version, models, why = settle_llamastack(
-            urls["llamastack"],
-            faults,
-            lambda: self._await("llamastack", lambda: _stack_healthy(urls["llamastack"])),
-            f"; log: {self.logs / 'llamastack.log'}",
-        )
-        if why:
-            down["llamastack"] = why
         endpoints = Endpoints(
             services=urls,
-            models=models,
-            llama_stack_version=version,
+            models=planned_models(),
+            llama_stack_version=envs["llamastack"].facts.get("llama_stack"),
             llamastack_wiring=wiring,
             faults=faults,
             down=down,
             docling_options=DOCLING_OFFLINE_OPTIONS,
         )
+        self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
+        launch = {
+            "argv": [envs["llamastack"].bin("llama"), "stack", "run", str(config)]
+            + ["--port", str(stack_port)],
+            "env": {
+                **loopback,
+                "HOME": str(stack_dir / "home"),  # it keeps ~/.llama; not the user's
+                "TIKTOKEN_CACHE_DIR": envs["llamastack"].facts["tiktoken_cache"],
+                "LLAMA_STACK_LOG_WIDTH": "200",
+            },
+        }
+        (stack_dir / "launch.json").write_text(json.dumps(launch))
+        if defer_llamastack:
+            return endpoints
+        return self.start_llamastack(tolerate_down=bool(faults))
+
+    def start_llamastack(self, tolerate_down: bool) -> Endpoints:
+        """Llama Stack, as prepared by ``start`` (a real pod's process starts once the operator
+        made its pod, and calls through its sidecar from then on). ``tolerate_down``: a
+        Llama Stack that does not come up or list its models is recorded in ``down``."""
+        endpoints = self.endpoints()
+        if endpoints is None:
+            raise DataPlaneError("the data plane is not started: no Llama Stack to start")
+        record = self._records().get("llamastack")
+        if record is not None and self._members(record):
+            return endpoints
+        launch = json.loads((self.state / "llamastack" / "launch.json").read_text())
+        url = endpoints["services"]["llamastack"]
+        self._launch("llamastack", url, list(launch["argv"]), dict(launch["env"]))
+        version, models, why = settle_llamastack(
+            url,
+            ["down tolerated"] if tolerate_down else [],
+            lambda: self._await("llamastack", lambda: _stack_healthy(url)),
+            f"; log: {self.logs / 'llamastack.log'}",
+        )
+        down = dict(endpoints["down"])
+        if why:
+            down["llamastack"] = why
+        endpoints["models"], endpoints["down"] = models, down
+        endpoints["llama_stack_version"] = version or endpoints["llama_stack_version"]
         self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
 
@@ -502,19 +531,24 @@ class DataPlane:
         return _group_members(int(record["pid"]), int(record["started"]))
 
 
-def settle_llamastack(
-    url: str, faults: Collection[str], await_ready: Callable[[], None], log_hint: str = ""
-) -> tuple[str | None, Models, str | None]:
-    """Wait for Llama Stack, then read its version and the ids it lists for the two models:
-    (version, models, None). Under faults, a Llama Stack that does not come up or list them
-    gives (None, models, why) instead of raising."""
-    models = Models(
+def planned_models() -> Models:
+    """The model ids Llama Stack should list, before it has listed them."""
+    return Models(
         llm=f"{VLLM_PROVIDER}/{LLM_MODEL}",
         llm_served=LLM_MODEL,
         embedding=f"{EMBEDDINGS_PROVIDER}/{EMBEDDING_MODEL}",
         embedding_served=EMBEDDING_MODEL,
         embedding_dimension=EMBEDDING_DIMENSION,
     )
+
+
+def settle_llamastack(
+    url: str, faults: Collection[str], await_ready: Callable[[], None], log_hint: str = ""
+) -> tuple[str | None, Models, str | None]:
+    """Wait for Llama Stack, then read its version and the ids it lists for the two models:
+    (version, models, None). Under faults, a Llama Stack that does not come up or list them
+    gives (None, models, why) instead of raising."""
+    models = planned_models()
     try:
         await_ready()
         version, listed = _stack_facts(url)

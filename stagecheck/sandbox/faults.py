@@ -113,7 +113,6 @@ FAULTS = {
                 "model server through the mesh, and the model is never registered"
             ),
             change_world=_llama_stack_without_sidecar,
-            dataplane=frozenset({"llm-unreachable"}),
             values={"inference_health": "Error: failed to connect to vLLM"},
         ),
         Fault(
