@@ -9,17 +9,21 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from stagecheck.engine import probe
 from stagecheck.kube.client import JsonObject, Kube
+from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane
-from stagecheck.sandbox.standins.base import ENDPOINTS_FILE
-from stagecheck.sandbox.standins.mesh_gate import gate_urls
+from stagecheck.sandbox.standins.base import ENDPOINTS_FILE, Context
+from stagecheck.sandbox.standins.mesh_gate import MeshGateStandin, Workload, gate_urls
 from stagecheck.sandbox.standins.node import NODE_NAME
 from stagecheck.sandbox.standins.process import StandIns
+from stagecheck.sandbox.standins.runner import BACKENDS
 from stagecheck.sandbox.world import apply_documents, load_documents
 from tests.support import ROOT, LocalHandler, local_http
 
@@ -253,17 +257,53 @@ def test_a_deleted_pod_is_stopped_and_gone(node: StandIns, kube: Kube) -> None:
     assert eventually(lambda: kube.get_or_none(f"{PODS}/sleeper") is None)
 
 
-def test_a_workloads_gate_follows_its_pods_sidecar(
+def test_the_llama_stack_gate_resets_calls_while_its_pods_have_no_sidecar(
     node: StandIns, kube: Kube, control_plane: ControlPlane
 ) -> None:
-    """The gate bound to Llama Stack's pods (its data-plane process calls through it)."""
-    import httpx
-
+    """The gate the data plane's Llama Stack calls through (its pods, app=llama-stack in
+    private-ai-demo, have no istio-proxy here: none, or the session world's plain ones)."""
     gate = gate_urls(control_plane.state)["private-ai-demo/app=llama-stack"]
     with httpx.Client(proxy=gate, timeout=10) as client:
-        with pytest.raises(httpx.TransportError):  # no llama-stack pod at all: no sidecar
+        with pytest.raises(httpx.TransportError):
             client.get(MODEL)
         assert client.get(MILVUS).status_code == 200
+
+
+def test_a_workloads_gate_follows_its_pods_sidecar(
+    node: StandIns, kube: Kube, tmp_path: Path
+) -> None:
+    """A gate bound to pods by label decides by their spec at each pass: a pod with
+    istio-proxy passes, and once every such pod is gone the same caller is reset."""
+    (tmp_path / ENDPOINTS_FILE).parent.mkdir(parents=True)
+    with local_http(Backend) as port:
+        (tmp_path / ENDPOINTS_FILE).write_text(
+            json.dumps({"services": {"llm": f"http://127.0.0.1:{port}"}})
+        )
+        caller = Workload(NAMESPACE, "app=caller")
+        gate = MeshGateStandin((caller,))
+        ctx = Context(kube, Discovery(kube), tmp_path, BACKENDS)
+        gate.start(ctx)
+        try:
+            url = gate_urls(tmp_path)[caller.key]
+            caller_pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "caller-0", "namespace": NAMESPACE,
+                             "labels": {"app": "caller"}},
+                "spec": {"containers": [{"name": "app", "image": "example/app:1"},
+                                        {"name": "istio-proxy", "image": "example/proxyv2:2.6"}]},
+            }  # fmt: skip
+            kube.create(PODS, caller_pod)
+            gate.reconcile(ctx)
+            with httpx.Client(proxy=url, timeout=10) as client:
+                assert client.get(MODEL).json() == {"path": "/v1/models"}
+                kube.delete(f"{PODS}/caller-0", grace_period_s=0)
+                assert eventually(lambda: kube.get_or_none(f"{PODS}/caller-0") is None)
+                gate.reconcile(ctx)
+                with pytest.raises(httpx.TransportError):
+                    client.get(MODEL)
+        finally:
+            gate.stop()
 
 
 def test_a_settled_node_writes_nothing(node: StandIns, kube: Kube) -> None:

@@ -12,6 +12,8 @@ written by one of these controllers, by a webhook the API server called, or by k
     process.py       starting, stopping and judging that process from the sandbox CLI
     storage.py       a stand-in volume provisioner: binds pending PVCs
     routes.py        a stand-in for OpenShift's route host assignment and router (Admitted)
+    mesh_gate.py     the mesh's data path: STRICT mTLS resets a caller without istio-proxy
+    node.py          a stand-in kubelet: one node that really runs its pods' commands
 
 A controller is level-triggered: each pass it reads what it owns and writes only what
 differs, so a pass that finds the world as it should be writes nothing (the sandbox is
