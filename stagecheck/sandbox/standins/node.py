@@ -300,6 +300,8 @@ class NodeStandin(Reconciler):
     def _run(self, ctx: Context, pod: JsonObject) -> None:
         uid = pod["metadata"]["uid"]
         known = self._pods.get(uid)
+        if known is None and (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return  # ended before this kubelet (re)started: a kubelet never runs it again
         if known is None:
             known = self._admit(pod)
             _write_pod_status(ctx, pod, self._status(pod, {}))  # Pending: ContainerCreating
