@@ -306,6 +306,17 @@ def test_a_workloads_gate_follows_its_pods_sidecar(
             gate.stop()
 
 
+def test_a_restarted_gate_keeps_the_port_the_data_plane_was_given(
+    node: StandIns, control_plane: ControlPlane
+) -> None:
+    before = gate_urls(control_plane.state)
+    node.stop()
+    node.start()
+    assert gate_urls(control_plane.state) == before
+    with httpx.Client(proxy=before["private-ai-demo/app=llama-stack"], timeout=10) as client:
+        assert client.get(MILVUS).status_code == 200
+
+
 def test_a_settled_node_writes_nothing(node: StandIns, kube: Kube) -> None:
     node.await_settled()
     node.await_settled()

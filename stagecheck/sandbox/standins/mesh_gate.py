@@ -73,9 +73,11 @@ class _Listener(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, gate: MeshGateStandin, caller: str, has_sidecar: Callable[[], bool]) -> None:
+    def __init__(
+        self, gate: MeshGateStandin, caller: str, has_sidecar: Callable[[], bool], port: int = 0
+    ) -> None:
         self.gate, self.caller, self.has_sidecar = gate, caller, has_sidecar
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     @property
     def url(self) -> str:
@@ -139,12 +141,16 @@ class MeshGateStandin(Reconciler):
         self._gates_file: Path | None = None
 
     # -- callers ------------------------------------------------------------------------------
-    def open(self, caller: str, has_sidecar: Callable[[], bool]) -> str:
-        """A proxy URL for ``caller`` (``ns/pod`` or a workload key); idempotent."""
+    def open(self, caller: str, has_sidecar: Callable[[], bool], port: int = 0) -> str:
+        """A proxy URL for ``caller`` (``ns/pod`` or a workload key), on ``port`` if it is
+        free; idempotent."""
         with self._lock:
             listener = self._listeners.get(caller)
             if listener is None:
-                listener = _Listener(self, caller, has_sidecar)
+                try:
+                    listener = _Listener(self, caller, has_sidecar, port)
+                except OSError:  # taken meanwhile: any free port
+                    listener = _Listener(self, caller, has_sidecar)
                 threading.Thread(
                     target=listener.serve_forever, name=f"gate {caller}", daemon=True
                 ).start()
@@ -182,8 +188,14 @@ class MeshGateStandin(Reconciler):
     # -- controller ---------------------------------------------------------------------------
     def start(self, ctx: Context) -> None:
         self._gates_file = ctx.state_dir / GATES_FILE
+        # A restarted gate keeps its ports: the data plane's processes were given them.
+        before = gate_urls(ctx.state_dir)
         gates = {
-            w.key: self.open(w.key, lambda w=w: self.workload_has_sidecar(w))  # type: ignore[misc]
+            w.key: self.open(
+                w.key,
+                lambda w=w: self.workload_has_sidecar(w),  # type: ignore[misc]
+                urlsplit(before[w.key]).port or 0 if w.key in before else 0,
+            )
             for w in self.workloads
         }
         self._gates_file.parent.mkdir(parents=True, exist_ok=True)
@@ -193,9 +205,7 @@ class MeshGateStandin(Reconciler):
 
     def stop(self) -> None:
         for caller in list(self._listeners):
-            self.close(caller)
-        if self._gates_file is not None:
-            self._gates_file.unlink(missing_ok=True)
+            self.close(caller)  # the record stays: a restarted gate takes the same ports
 
     def reconcile(self, ctx: Context) -> None:
         table = MeshTable()
