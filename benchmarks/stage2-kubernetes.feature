@@ -32,5 +32,5 @@ Feature: Benchmark: the Kubernetes-level checks of stage 2
     And all pods with labels "component=data-science-pipelines" are ready
     And the ServiceMeshControlPlane "data-science-smcp" in namespace "istio-system" has condition "Ready" with status "True"
     And the ServiceMeshMember "default" has condition "Ready" with status "True"
-    And the stage namespace has label "istio.io/rev" with value "data-science-smcp"
+    And the stage namespace has label "maistra.io/member-of" with value "istio-system"
     And every pod with labels "app=llama-stack" has a container named "istio-proxy"

@@ -28,6 +28,6 @@ expect 'the DataSciencePipelinesApplication "dspa" matches:' 'True True True Tru
 expect 'all pods with labels "component=data-science-pipelines" are ready' all-True "$("$k" get pods -l component=data-science-pipelines -n private-ai-demo -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')"
 expect 'the ServiceMeshControlPlane "data-science-smcp" in namespace "istio-system" has condition "Ready" with status "True"' True "$("$k" get servicemeshcontrolplanes.maistra.io data-science-smcp -n istio-system -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')"
 expect 'the ServiceMeshMember "default" has condition "Ready" with status "True"' True "$("$k" get servicemeshmembers.maistra.io default -n private-ai-demo -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')"
-expect 'the stage namespace has label "istio.io/rev" with value "data-science-smcp"' data-science-smcp "$("$k" get namespace private-ai-demo -o jsonpath='{.metadata.labels.istio\.io/rev}')"
+expect 'the stage namespace has label "maistra.io/member-of" with value "istio-system"' istio-system "$("$k" get namespace private-ai-demo -o jsonpath='{.metadata.labels.maistra\.io/member-of}')"
 expect 'every pod with labels "app=llama-stack" has a container named "istio-proxy"' all-istio-proxy "$("$k" get pods -l app=llama-stack -n private-ai-demo -o jsonpath='{range .items[*]}{.spec.containers[?(@.name=="istio-proxy")].name}{"\n"}{end}')"
 echo "17 checks passed"

@@ -39,6 +39,7 @@ class KubeApiError(StagecheckError):
         reason: str,
         message: str,
         explanation: str | None = None,
+        causes: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.method, self.path, self.status, self.reason, self.api_message = (
             method,
@@ -47,6 +48,8 @@ class KubeApiError(StagecheckError):
             reason,
             message,
         )
+        # The Status's details.causes[] as (field, message): one per rejected field on a 422.
+        self.causes = causes
         super().__init__(explanation or f"{method} {path} -> HTTP {status} {reason}: {message}")
 
 

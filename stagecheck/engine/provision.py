@@ -208,8 +208,7 @@ class Provisioner:
                 )
             except KubeApiError as error:
                 raise ManifestError(
-                    f"{manifest.describe()} was rejected by the API server, so nothing of this "
-                    f"set was applied: {error.api_message}"
+                    _rejected(manifest, error, "so nothing of this set was applied")
                 ) from None
 
     def _apply_one(self, manifest: Manifest, resource: ResourceType | None) -> ObjectRef:
@@ -225,9 +224,7 @@ class Provisioner:
                 path, self._body(manifest, resource, labelled=not existed), FIELD_MANAGER
             )
         except KubeApiError as error:
-            raise ManifestError(
-                f"{manifest.describe()} was rejected by the API server: {error.api_message}"
-            ) from None
+            raise ManifestError(_rejected(manifest, error)) from None
         ref = ObjectRef(resource, name, namespace)
         if not existed:  # never delete what was there before the run
             self.ledger.record(f"delete {ref}", lambda: self._delete(path))
@@ -321,6 +318,23 @@ class Provisioner:
                 "was sent; rerun with --allow-writes to let this run change it "
                 "(or --plan to list what it would change)"
             )
+
+
+def _rejected(manifest: Manifest, error: KubeApiError, consequence: str = "") -> str:
+    """The API server's own words for a rejected object. On a 422 its message repeats every
+    rejected field in one bracketed line; those (details.causes[]) get a line each instead."""
+    head = f"{manifest.describe()} was rejected by the API server (HTTP {error.status}"
+    head += f" {error.reason})" if error.reason else ")"
+    if consequence:
+        head += f", {consequence}"
+    summary, invalid, _ = error.api_message.partition(" is invalid: ")
+    if not (error.causes and invalid):
+        return f"{head}: {error.api_message}"
+    lines = [
+        f"\n  - {field if field not in ('', '<nil>') else '(object)'}: {message}"
+        for field, message in error.causes
+    ]
+    return f"{head}: {summary} is invalid:" + "".join(lines)
 
 
 def _apply_order(manifest: Manifest) -> int:

@@ -256,10 +256,16 @@ class Kube:
         return TargetUnreachable(f"{self.target.describe()} did not answer {what}: {error}")
 
     def _error(self, method: str, path: str, response: httpx.Response) -> KubeApiError:
+        causes: tuple[tuple[str, str], ...] = ()
         try:
             status = response.json()
             reason, message = status.get("reason", ""), status.get("message", response.text)
-        except ValueError:
+            details = status.get("details") or {}
+            causes = tuple(
+                (str(c.get("field", "")), str(c.get("message", "")))
+                for c in details.get("causes") or []
+            )
+        except (ValueError, AttributeError):
             reason, message = response.reason_phrase, response.text[:500]
         args = (method, path, response.status_code, reason, message)
         who = self.access.where if self.access else self.target.describe()
@@ -282,7 +288,7 @@ class Kube:
                 *args, explanation=f"{message} (HTTP 403 on {method} {path}, {who}){advice}"
             )
         cls = {404: NotFound, 409: Conflict}.get(response.status_code, KubeApiError)
-        return cls(*args)
+        return cls(*args, causes=causes)
 
     def close(self) -> None:
         self._http.close()

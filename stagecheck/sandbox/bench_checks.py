@@ -247,7 +247,7 @@ CHECKS: list[Check] = [
         "ServiceMeshMember", "maistra.io/v1", "servicemeshmembers.maistra.io",
         "default", "Ready", "True",
     ),
-    namespace_label("istio.io/rev", "data-science-smcp"),
+    namespace_label("maistra.io/member-of", "istio-system"),
     pods_have_container("app=llama-stack", "istio-proxy"),
 ]  # fmt: skip
 

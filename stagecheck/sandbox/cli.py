@@ -2,8 +2,14 @@
 
     scripts/sandbox up [--fault NAME]   start the control plane (built once) and put the
                                         stage-2 world in it, healthy or with a fault
-    scripts/sandbox status              what runs and where
+    scripts/sandbox status              every component checked for real (readiness endpoints
+                                        and probes); exit 1 when any is unhealthy
+    scripts/sandbox heal                restart what died or stopped answering: the control
+                                        plane's components (all together, the world stays) and
+                                        each data-plane service on its own port; then status
     scripts/sandbox down                stop everything; nothing is left running
+
+``up`` on a running sandbox of the same variant heals it the same way.
 
 Runs against it need no options: ``pytest features/stage2`` targets the sandbox by default.
 """
@@ -11,8 +17,10 @@ Runs against it need no options: ``pytest features/stage2`` targets the sandbox 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +33,7 @@ from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.dataplane import DataPlane
 from stagecheck.sandbox.faults import FAULTS, Fault
 from stagecheck.sandbox.forwards import forward_world
+from stagecheck.sandbox.health import Component, report
 from stagecheck.sandbox.runtime import choose_runtime, docker_engine_url, runtime_preference
 from stagecheck.sandbox.standins.process import StandIns
 from stagecheck.sandbox.world import apply_documents, load_world
@@ -33,11 +42,6 @@ WORLDS = Path(__file__).parent / "worlds"
 
 
 BUCKET = "kfp-artifacts"  # the DSPA's bucket in the stage-2 world
-HEALTHY_VALUES = {
-    "llama_stack_version": "0.7.3",
-    "inference_health": "OK",
-    "vector_io_health": "OK",
-}
 
 
 def data_plane(settings_root: Path, cache_dir: Path, plane: ControlPlane) -> DataPlane:
@@ -78,19 +82,20 @@ def start(
     # Llama Stack's process starts once its pod exists (after the world), as a real pod's does
     deferred = not isinstance(data, ContainerDataPlane)
     endpoints = data.start(fault.dataplane if fault else (), defer_llamastack=deferred)
-    version = endpoints.get("llama_stack_version") or HEALTHY_VALUES["llama_stack_version"]
+    # Only for the summary line: the LLSD's status reads the server itself (the stand-in).
+    version = endpoints.get("llama_stack_version") or "(not answering)"
     keys = data.s3_credentials()
     # What deploy.sh does first: the artifact bucket exists before the DSPA needs it.
     store = Endpoint("s3", endpoints["services"]["s3"], True, "sandbox")
     ensure_bucket(store, Credentials(keys["access_key"], keys["secret_key"], "sandbox"), BUCKET)
     seen = {
-        "llama_stack_version": version,
         "s3_access_key": keys["access_key"],
         "s3_secret_key": keys["secret_key"],
     }
     count = populate(plane, stage, fault, seen, root)
     if deferred:
         endpoints = data.start_llamastack(tolerate_down=fault is not None)
+        version = endpoints.get("llama_stack_version") or version
         StandIns(plane.state, root).await_settled()  # what reads Llama Stack sees it now
     kube = plane.connect()
     try:  # the same services, also reachable as a kind user reaches them
@@ -121,7 +126,7 @@ def populate(
     """Put the stage's world, healthy or with the fault, into a running control plane, one
     world file at a time, each followed by the stand-in controllers' reconciling of it (the
     mesh is in place before the workloads it injects are created, as on a real cluster)."""
-    values = {**HEALTHY_VALUES, **(seen or {}), **(fault.values if fault else {})}
+    values = {**(seen or {}), **(fault.values if fault else {})}
     layers = load_world(WORLDS / stage, values=values)
     if fault is not None:
         layers = fault.change_layers(layers)
@@ -146,6 +151,7 @@ def up(settings: Settings, stage: str, fault_name: str | None, runtime: str | No
     preference = runtime_preference(runtime, settings.environ)
     chosen = choose_runtime(preference, settings.environ)
     engine = docker_engine_url(settings.environ) if chosen == "container" else None
+    keep_temporary_files_in(settings.sandbox_dir / "tmp")
     fault = FAULTS[fault_name] if fault_name else None
     plane = ControlPlane(settings.root, settings.sandbox_dir)
     running = plane.state / "variant"
@@ -172,28 +178,55 @@ def down(settings: Settings) -> int:
     return 0
 
 
+def components(settings: Settings, plane: ControlPlane) -> list[Component]:
+    """Every part of the sandbox that ``status`` checks, in start order. A new part (the
+    stand-in controllers' process, for one) adds its Component here."""
+    data = data_plane(settings.root, settings.cache_dir, plane)
+    return [*plane.components(), StandIns(plane.state, settings.root), *data.components()]
+
+
 def status(settings: Settings) -> int:
     plane = ControlPlane(settings.root, settings.sandbox_dir)
-    if not plane.answers():
+    if not plane.cluster_dir.exists():
         print("sandbox is not running: start it with scripts/sandbox up")
         return 1
-    kube = plane.connect()
-    try:
-        version = kube.version().get("gitVersion")
-    finally:
-        kube.close()
     variant = plane.state / "variant"
+    healthy, lines = report(components(settings, plane))
     print(
-        f"sandbox up ({variant.read_text() if variant.exists() else 'unknown variant'}): "
-        f"control plane Kubernetes {version}; kubeconfig: {plane.kubeconfig}"
+        f"sandbox ({variant.read_text() if variant.exists() else 'unknown variant'}) in "
+        f"{plane.state}; kubeconfig: {plane.kubeconfig}"
     )
-    standins = StandIns(plane.state, settings.root).health()
-    judged = "healthy" if standins.healthy else "UNHEALTHY"
-    print(f"  {'stand-ins':<11} {judged:<8} {standins.detail}")
-    for service in data_plane(settings.root, settings.cache_dir, plane).status().values():
-        state = "healthy" if service.healthy else "running" if service.running else "stopped"
-        print(f"  {service.name:<11} {state:<8} {service.url:<30} {service.rss_mib:6.0f} MiB")
-    return 0
+    print("\n".join(lines))
+    if healthy:
+        print("sandbox healthy")
+        return 0
+    print("sandbox UNHEALTHY: see above; scripts/sandbox heal restarts what it can")
+    return 1
+
+
+def heal(settings: Settings) -> int:
+    plane = ControlPlane(settings.root, settings.sandbox_dir)
+    if not plane.cluster_dir.exists():
+        print("sandbox is not running: start it with scripts/sandbox up")
+        return 1
+    restarted = plane.heal()
+    standins = StandIns(plane.state, settings.root)
+    if not standins.check().healthy:
+        standins.stop()
+        standins.start()
+        restarted.append(standins.name)
+    restarted += data_plane(settings.root, settings.cache_dir, plane).heal()
+    print(f"restarted: {', '.join(restarted)}" if restarted else "nothing needed a restart")
+    return status(settings)
+
+
+def keep_temporary_files_in(folder: Path) -> None:
+    """This command and everything it starts (kwokctl and the control plane, the port-forwards,
+    the Kubernetes client's certificate files) write temporary files into the sandbox's own
+    directory, never into the system's; the data-plane services get one folder each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = None  # chosen again from TMPDIR on next use
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog=f"fault variants (--fault NAME):\n{faults}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "heal"])
     parser.add_argument(
         "--stage", default="stage2", choices=sorted(p.name for p in WORLDS.iterdir())
     )
@@ -218,10 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
     args = parser.parse_args(argv)
     settings = load_settings(root=args.root.resolve(), target_option="sandbox")
+    if settings.sandbox_dir.exists():  # up makes it, once it knows it will start anything
+        keep_temporary_files_in(settings.sandbox_dir / "tmp")
     try:
         if args.command == "up":
             return up(settings, args.stage, args.fault, args.runtime)
-        return down(settings) if args.command == "down" else status(settings)
+        commands = {"down": down, "status": status, "heal": heal}
+        return commands[args.command](settings)
     except (StagecheckError, subprocess.CalledProcessError) as error:
         print(f"sandbox {args.command}: {error}", file=sys.stderr)
         return 1

@@ -9,6 +9,11 @@ answers (users' laptops, CI runners): the same services as the process data plan
     llamastack  the Llama Stack starter distribution, given the process data plane's run
                 configuration (``dataplane.llamastack_config``) wired to the services above
 
+Which services run, in which order, how each is probed and how each container is configured
+is the process data plane's own service plan (``stagecheck.sandbox.dataplane.plan`` and a
+recipe per service in ``stagecheck.sandbox.dataplane.services``); docling-serve and the
+pipelines stand-in have no container recipe and do not run here.
+
 The containers share a user-defined network on which each is reachable by its service name;
 each publishes one port on 127.0.0.1 only, at a port the engine picks. The llama.cpp servers
 download their model from Hugging Face themselves (``--hf-repo``/``--hf-file``) into a named
@@ -42,13 +47,12 @@ import secrets
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import docker
 import requests
-import yaml
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.exceptions import ContainerStartException
@@ -56,152 +60,93 @@ from testcontainers.core.network import Network
 
 from stagecheck.sandbox.controlplane import free_ports
 from stagecheck.sandbox.dataplane import (
-    EMBEDDING_MODEL,
-    EMBEDDINGS_PROVIDER,
-    FAULTS,
-    LLM_MODEL,
     LOG_TAIL_LINES,
-    MILVUS_PROVIDER,
-    PROBES,
     PROJECT_ROOT,
-    S3_ACCESS_KEY,
-    SERVICES,
-    VLLM_PROVIDER,
     DataPlane,
     DataPlaneError,
     Endpoints,
     Environment,
     ServiceStatus,
-    llamastack_config,
     settle_llamastack,
 )
+from stagecheck.sandbox.dataplane.plan import (
+    ContainerContext,
+    ContainerSpec,
+    checked_faults,
+    kept_down,
+    schedule,
+)
+from stagecheck.sandbox.dataplane.services import BY_NAME, PLAN, PROBES, SERVICES
+from stagecheck.sandbox.dataplane.services import llamastack as llamastack_recipe
+from stagecheck.sandbox.dataplane.services import s3 as s3_recipe
+from stagecheck.sandbox.dataplane.services.embeddings import GGUF as EMBEDDING_GGUF
+from stagecheck.sandbox.dataplane.services.llamastack import IMAGE as LLAMA_STACK_IMAGE
+from stagecheck.sandbox.dataplane.services.llm import GGUF as LLM_GGUF
+from stagecheck.sandbox.dataplane.services.llm import LLAMA_CPP_IMAGE, MODEL_CACHE_VOLUME
+from stagecheck.sandbox.dataplane.services.milvus import IMAGE as MILVUS_IMAGE
+from stagecheck.sandbox.dataplane.services.s3 import IMAGE as SEAWEEDFS_IMAGE
 
-MILVUS_IMAGE = "milvusdb/milvus:v2.6.11"
-LLAMA_CPP_IMAGE = "ghcr.io/ggml-org/llama.cpp:server-b8840"
-SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"  # the version the process data plane runs
-LLAMA_STACK_IMAGE = "llamastack/distribution-starter:0.7.3"  # the process data plane's version
-LLM_GGUF = ("bartowski/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct-Q4_K_M.gguf")
-EMBEDDING_GGUF = ("leliuga/all-MiniLM-L6-v2-GGUF", "all-MiniLM-L6-v2.Q8_0.gguf")
-MODEL_CACHE_VOLUME = "stagecheck-gguf-cache"  # named volume: the downloaded models
-MODEL_CACHE = "/models"  # where the llama.cpp containers keep it (LLAMA_CACHE)
+__all__ = [
+    "EMBEDDING_GGUF",
+    "LLAMA_CPP_IMAGE",
+    "LLAMA_STACK_IMAGE",
+    "LLM_GGUF",
+    "MILVUS_IMAGE",
+    "MODEL_CACHE_VOLUME",
+    "SEAWEEDFS_IMAGE",
+    "UNREACHABLE_MODEL_URL",
+    "ContainerDataPlane",
+    "ContainerSpec",
+    "container_plan",
+    "llamastack_wiring",
+]
 
-MILVUS_PORT, LLAMA_CPP_PORT, S3_PORT, LLAMA_STACK_PORT = 19530, 8080, 8333, 8321
-S3_CONFIG = "/etc/seaweedfs/stagecheck-identities.json"
-LLAMA_STACK_CONFIG = "/app/stagecheck-run.yaml"
-LLAMA_STACK_DATA = Path("/app/stagecheck-data")
 # Inside Llama Stack's container nothing listens on port 1: the llm-unreachable fault.
 UNREACHABLE_MODEL_URL = "http://127.0.0.1:1/v1"
 LOOPBACK = "127.0.0.1"
 LABEL = "io.stagecheck.dataplane"  # value: the state directory the container belongs to
 SERVICE_LABEL = "io.stagecheck.service"
 RECORD_FILE = "containers.json"  # in the state directory: the engine and the network
-# Longer than the processes' timeouts: a first start downloads the models.
-READY_TIMEOUT_S = {
-    "milvus": 180.0,
-    "llm": 600.0,
-    "embeddings": 600.0,
-    "s3": 120.0,
-    "llamastack": 300.0,
-}
 ENGINE_TIMEOUT_S = 30
 EXITED = frozenset({"exited", "dead"})
 # What docker-py raises when the engine refuses or does not answer.
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
+CONTAINER_SERVICES = tuple(s for s in PLAN if s.container is not None)
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
-    """One container of the plan: what runs, how it is configured, which port it serves."""
-
-    name: str  # the service, as in dataplane.SERVICES; also its name on the network
-    image: str
-    command: tuple[str, ...]
-    port: int  # served inside the container; published on 127.0.0.1
-    path: str = ""  # what its base URL ends in ("/v1" for the OpenAI-style servers)
-    env: Mapping[str, str] = field(default_factory=dict)
-    files: Mapping[str, bytes] = field(default_factory=dict)  # copied in before it starts
-    volumes: Mapping[str, str] = field(default_factory=dict)  # named volume -> mount point
+def _specs(faults: Collection[str], s3_keys: Mapping[str, str]) -> dict[str, ContainerSpec]:
+    """Every service's container, fault or not: first those that need no other, then (with
+    Llama Stack's wiring to those by their names on the network) the others."""
+    specs: dict[str, ContainerSpec] = {}
+    for service in CONTAINER_SERVICES:
+        if not service.after and service.container is not None:
+            specs[service.name] = service.container(ContainerContext(s3_keys, {}))
+    wiring = llamastack_recipe.wiring(
+        {name: spec.network_url for name, spec in specs.items()}, faults, UNREACHABLE_MODEL_URL
+    )
+    for service in CONTAINER_SERVICES:
+        if service.after and service.container is not None:
+            specs[service.name] = service.container(ContainerContext(s3_keys, wiring))
+    return {s.name: specs[s.name] for s in CONTAINER_SERVICES}
 
 
 def llamastack_wiring(faults: Collection[str]) -> dict[str, str]:
     """Provider id -> the URL Llama Stack is configured with, by service name on the network.
 
     ``llm-unreachable``: the vLLM URL is a closed port."""
-    return {
-        VLLM_PROVIDER: (
-            UNREACHABLE_MODEL_URL
-            if "llm-unreachable" in faults
-            else f"http://llm:{LLAMA_CPP_PORT}/v1"
-        ),
-        EMBEDDINGS_PROVIDER: f"http://embeddings:{LLAMA_CPP_PORT}/v1",
-        MILVUS_PROVIDER: f"http://milvus:{MILVUS_PORT}",
-    }
+    upstreams = _specs(faults, {"access_key": "", "secret_key": ""})
+    return llamastack_recipe.wiring(
+        {name: spec.network_url for name, spec in upstreams.items()}, faults, UNREACHABLE_MODEL_URL
+    )
 
 
 def container_plan(faults: Collection[str], s3_keys: Mapping[str, str]) -> list[ContainerSpec]:
-    """The containers to start, in order (Llama Stack last: its upstreams must answer first).
+    """The containers to start, in the plan's order (Llama Stack last: its upstreams must
+    answer first).
 
     ``milvus-down``: no Milvus container (Llama Stack still points at its network name)."""
-    cache = {MODEL_CACHE_VOLUME: MODEL_CACHE}
-    milvus = ContainerSpec(
-        "milvus",
-        MILVUS_IMAGE,
-        ("milvus", "run", "standalone"),
-        MILVUS_PORT,
-        env={
-            "ETCD_USE_EMBED": "true",
-            "ETCD_DATA_DIR": "/var/lib/milvus/etcd",
-            "COMMON_STORAGETYPE": "local",
-        },
-    )
-    llm = ContainerSpec(
-        "llm",
-        LLAMA_CPP_IMAGE,
-        ("--hf-repo", LLM_GGUF[0], "--hf-file", LLM_GGUF[1], "--alias", LLM_MODEL)
-        + ("--port", str(LLAMA_CPP_PORT), "--ctx-size", "4096", "--jinja"),
-        LLAMA_CPP_PORT,
-        path="/v1",
-        env={"LLAMA_CACHE": MODEL_CACHE},
-        volumes=cache,
-    )
-    embeddings = ContainerSpec(
-        "embeddings",
-        LLAMA_CPP_IMAGE,
-        ("--hf-repo", EMBEDDING_GGUF[0], "--hf-file", EMBEDDING_GGUF[1])
-        + ("--alias", EMBEDDING_MODEL, "--port", str(LLAMA_CPP_PORT))
-        + ("--embeddings", "--pooling", "mean"),
-        LLAMA_CPP_PORT,
-        path="/v1",
-        env={"LLAMA_CACHE": MODEL_CACHE},
-        volumes=cache,
-    )
-    identity = {
-        "name": "dspa",
-        "credentials": [{"accessKey": s3_keys["access_key"], "secretKey": s3_keys["secret_key"]}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }
-    s3 = ContainerSpec(
-        "s3",
-        SEAWEEDFS_IMAGE,
-        ("server", "-ip.bind=0.0.0.0", "-dir=/data", "-volume.max=4", "-master.telemetry=false")
-        + ("-s3", f"-s3.port={S3_PORT}", f"-s3.config={S3_CONFIG}")
-        + ("-s3.port.iceberg=0", "-s3.port.lance=0"),
-        S3_PORT,
-        files={S3_CONFIG: json.dumps({"identities": [identity]}).encode()},
-    )
-    config = llamastack_config(LLAMA_STACK_DATA, LLAMA_STACK_PORT, llamastack_wiring(faults))
-    # Published through the container's own network namespace: it must listen beyond loopback.
-    config["server"]["host"] = "0.0.0.0"
-    llamastack = ContainerSpec(
-        "llamastack",
-        LLAMA_STACK_IMAGE,
-        (),
-        LLAMA_STACK_PORT,
-        env={"RUN_CONFIG_PATH": LLAMA_STACK_CONFIG},
-        files={LLAMA_STACK_CONFIG: yaml.safe_dump(config).encode()},
-    )
-    upstreams = [llm, embeddings, s3] if "milvus-down" in faults else [milvus, llm, embeddings, s3]
-    return [*upstreams, llamastack]
+    down = kept_down(faults)
+    return [spec for name, spec in _specs(faults, s3_keys).items() if name not in down]
 
 
 class ContainerDataPlane(DataPlane):
@@ -238,9 +183,7 @@ class ContainerDataPlane(DataPlane):
         the same faults is left as it is. Under a fault, a Llama Stack that does not come up
         is recorded in ``down``; any other service that does not come up is an error.
         Llama Stack's container is never deferred (``defer_llamastack`` is ignored)."""
-        wanted = sorted(set(faults))
-        if unknown := set(wanted) - FAULTS:
-            raise DataPlaneError(f"unknown fault(s) {sorted(unknown)}; known: {sorted(FAULTS)}")
+        wanted = checked_faults(faults)
         if self.engine is None:
             raise DataPlaneError("a container data plane starts only on a given Docker engine")
         current = self.endpoints()
@@ -262,7 +205,7 @@ class ContainerDataPlane(DataPlane):
         # The data plane outlives this command, as the processes do: no reaper may remove it.
         testcontainers_config.ryuk_disabled = True
         self.logs.mkdir(parents=True, exist_ok=True)
-        keys = {"access_key": S3_ACCESS_KEY, "secret_key": secrets.token_urlsafe(24)}
+        keys = {"access_key": s3_recipe.ACCESS_KEY, "secret_key": secrets.token_urlsafe(24)}
         self.s3_credentials_file.touch(mode=0o600)
         self.s3_credentials_file.write_text(json.dumps(keys))
         client = {"environment": {"DOCKER_HOST": engine}}
@@ -272,24 +215,27 @@ class ContainerDataPlane(DataPlane):
         self.record_file.write_text(json.dumps({"engine": engine, "network": network.name}))
         network.create()
 
-        *upstreams, stack = container_plan(faults, keys)
+        specs = {spec.name: spec for spec in container_plan(faults, keys)}
         urls: dict[str, str] = {}
         started: dict[str, DockerContainer] = {}
-        down: dict[str, str] = {}
-        if "milvus-down" in faults:
-            urls["milvus"] = f"http://{LOOPBACK}:{free_ports(1)[0]}"  # nothing listens there
-            down["milvus"] = "not started (fault milvus-down)"
-        for spec in upstreams:
-            started[spec.name], urls[spec.name] = self._run(spec, network, client)
-        for spec in upstreams:
-            self._await_service(spec, urls[spec.name], started[spec.name])
-
-        started[stack.name], urls[stack.name] = self._run(stack, network, client)
-        version, models, why = settle_llamastack(
-            urls[stack.name],
-            faults,
-            lambda: self._await_service(stack, urls[stack.name], started[stack.name]),
-        )
+        down = kept_down(faults)
+        for name in down:
+            urls[name] = f"http://{LOOPBACK}:{free_ports(1)[0]}"  # nothing listens there
+        settled = None
+        for step, name in schedule([BY_NAME[name] for name in specs]):
+            spec = specs[name]
+            if step == "launch":
+                started[name], urls[name] = self._run(spec, network, client)
+            elif name == llamastack_recipe.NAME:
+                settled = settle_llamastack(
+                    urls[name],
+                    faults,
+                    partial(self._await_service, spec, urls[name], started[name]),
+                )
+            else:
+                self._await_service(spec, urls[name], started[name])
+        assert settled is not None  # Llama Stack is always in the plan
+        version, models, why = settled
         if why:
             down["llamastack"] = why
         endpoints = Endpoints(
@@ -336,7 +282,7 @@ class ContainerDataPlane(DataPlane):
     def _await_service(self, spec: ContainerSpec, url: str, container: DockerContainer) -> None:
         """Until the service answers as itself (the process data plane's probes); a container
         that exits fails at once, with its log."""
-        timeout = READY_TIMEOUT_S[spec.name]
+        timeout = BY_NAME[spec.name].container_ready_timeout_s
         deadline = time.monotonic() + timeout
         wrapped = container.get_wrapped_container()
         while True:
@@ -387,7 +333,15 @@ class ContainerDataPlane(DataPlane):
         self.endpoints_file.unlink(missing_ok=True)
         return True
 
+    def heal(self) -> list[str]:
+        """Containers are not restarted one by one: ``status`` reports a dead one red, and
+        ``up`` starts the data plane anew when one is not running."""
+        return []
+
     # -- state ----------------------------------------------------------------------------
+
+    def status_of(self, name: str) -> ServiceStatus | None:
+        return self.status().get(name)
 
     def status(self) -> dict[str, ServiceStatus]:
         """Each service of the recorded data plane: whether its container runs, whether it

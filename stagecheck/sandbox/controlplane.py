@@ -19,13 +19,16 @@ import subprocess
 import sys
 import time
 from contextlib import suppress
+from functools import partial
 from pathlib import Path
 
+import httpx
 import yaml
 
 from stagecheck.config import DEFAULT_NAMESPACE, Settings, Target, load_settings
 from stagecheck.errors import StagecheckError
 from stagecheck.kube.client import Kube, connect
+from stagecheck.sandbox.health import Check, Component, Health, report
 
 CLUSTER_NAME = "stagecheck"
 NODE_COUNT = 3
@@ -38,6 +41,19 @@ BINARIES = {
     "KWOK_KUBE_SCHEDULER_BINARY": "kube-scheduler",
     "KWOK_CONTROLLER_BINARY": "kwok",
 }
+# Component -> the name kwokctl gives its pid and log files, its port's place in the ports file,
+# and what it answers when it works. The API server's /readyz, etcd's /health and kwok's
+# /healthz; the controller-manager's and the scheduler's /healthz on their secure ports (kwokctl
+# lets those paths through without credentials, --authorization-always-allow-paths), which
+# also turns red when they stop renewing their leader lease (their leaderElection check).
+COMPONENTS = {
+    "etcd": ("etcd", 0, "http", "/health"),
+    "kube-apiserver": ("kube-apiserver", 2, "https", "/readyz"),
+    "kube-controller-manager": ("kube-controller-manager", 3, "https", "/healthz"),
+    "kube-scheduler": ("kube-scheduler", 4, "https", "/healthz"),
+    "kwok": ("kwok-controller", 5, "http", "/healthz"),
+}
+CHECK_TIMEOUT_S = 3.0
 # Every request at Metadata level: enough to prove what a run wrote, without any payload.
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
@@ -75,6 +91,7 @@ class ControlPlane:
         """Start (or find running) and return the seconds it took."""
         started = time.monotonic()
         if self.answers():
+            self.heal()  # a component that died (the API server may still answer) restarts
             return time.monotonic() - started
         bin_dir = binaries_dir(self.root)
         self.state.mkdir(parents=True, exist_ok=True)
@@ -196,6 +213,64 @@ class ControlPlane:
                 found.append(int(pid_file.read_text().strip()))
         return found
 
+    def components(self) -> list[Component]:
+        """Each component of the control plane, checked by what it answers (not by its pid)."""
+        return [Check(name, partial(self._check, name)) for name in COMPONENTS]
+
+    def unhealthy(self) -> list[str]:
+        return [c.name for c in self.components() if not c.check().healthy]
+
+    def heal(self) -> list[str]:
+        """Restart the control plane's components when any is unhealthy (kwokctl stops and
+        starts them all; etcd keeps its data, so the world stays); the names that were
+        unhealthy. A control plane that was never created is left to ``up``."""
+        if not self.cluster_dir.exists() or not (unhealthy := self.unhealthy()):
+            return []
+        bin_dir = binaries_dir(self.root)
+        pids = self.pids()
+        self._kwokctl(bin_dir, "stop", "cluster", check=False)
+        _await_exit(pids, timeout=STOP_TIMEOUT_S)
+        started = self._kwokctl(bin_dir, "start", "cluster", check=False)
+        if started.returncode != 0:
+            raise StagecheckError(
+                f"kwokctl could not restart the control plane ({', '.join(unhealthy)} were "
+                "unhealthy):\n" + (started.stdout + started.stderr)[-3000:]
+            )
+        self._await_ready().close()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (still := self.unhealthy()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if still:
+            raise StagecheckError(
+                f"after a restart of the control plane, {', '.join(still)} still unhealthy; "
+                f"logs: {self.cluster_dir / 'logs'}"
+            )
+        return unhealthy
+
+    def _check(self, name: str) -> Health:
+        stem, index, scheme, path = COMPONENTS[name]
+        log = self.cluster_dir / "logs" / f"{stem}.log"
+        pid_file = self.cluster_dir / "pids" / f"{stem}.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            port = int(self.ports_file.read_text().split()[index])
+        except (OSError, ValueError, IndexError):
+            return Health(False, f"not started: no {pid_file.name} or ports in {self.state}")
+        if not _alive(pid):
+            return Health(False, f"its process {pid} is gone", log)
+        url = f"{scheme}://127.0.0.1:{port}{path}"
+        try:
+            # Its own certificate is self-signed: only whether it answers "ok" matters here.
+            answer = httpx.get(url, verify=False, timeout=CHECK_TIMEOUT_S)
+        except httpx.HTTPError as error:
+            return Health(False, f"pid {pid} runs but {url} does not answer: {error!r}", log)
+        body = answer.text.strip()
+        healthy = answer.status_code == 200 and (
+            body == "ok" or (name == "etcd" and answer.json().get("health") == "true")
+        )
+        detail = f"{url} answers HTTP {answer.status_code}: {body[:120]!r} (pid {pid})"
+        return Health(healthy, detail, None if healthy else log)
+
     def down(self) -> bool:
         """Stop and remove the cluster; False when there was nothing to stop."""
         if not self.cluster_dir.exists():
@@ -214,6 +289,11 @@ class ControlPlane:
         self.kubeconfig.unlink(missing_ok=True)
         return True
 
+    def _temp(self) -> Path:
+        temp = self.state / "tmp"
+        temp.mkdir(parents=True, exist_ok=True)
+        return temp
+
     def _kwokctl(
         self, bin_dir: Path, *args: str, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
@@ -222,6 +302,8 @@ class ControlPlane:
             # kwokctl and the clients it runs keep caches under $HOME (~/.kube/cache, ~/.kwok):
             # give them the sandbox's directory so the user's own files are never touched.
             "HOME": str(self.state),
+            # Every component inherits this: their temporary files stay in the sandbox too.
+            "TMPDIR": str(self._temp()),
             "KWOK_WORKDIR": str(self.kwok_workdir),
             "KWOK_RUNTIME": "binary",
         }
@@ -330,21 +412,27 @@ def down(settings: Settings) -> int:
 
 
 def status(settings: Settings) -> int:
+    """Every component checked; exit 1 when any is unhealthy or nothing runs."""
     plane = for_settings(settings)
+    if not plane.cluster_dir.exists():
+        print(f"control plane is not running (nothing in {plane.state})")
+        return 1
+    healthy, lines = report(plane.components())
     try:
         kube = plane.connect()
-    except StagecheckError:
-        print(f"control plane is not running (no answer using {plane.kubeconfig})")
-        return 1
-    try:
-        version = kube.version().get("gitVersion")
-        nodes = [n["metadata"]["name"] for n in kube.get("/api/v1/nodes").get("items", [])]
-    finally:
-        kube.close()
-    print(f"control plane up: Kubernetes {version}; nodes: {', '.join(nodes) or 'none'}")
+        try:
+            version = kube.version().get("gitVersion")
+            nodes = [n["metadata"]["name"] for n in kube.get("/api/v1/nodes").get("items", [])]
+        finally:
+            kube.close()
+        print(f"control plane: Kubernetes {version}; nodes: {', '.join(nodes) or 'none'}")
+    except StagecheckError as error:
+        print(f"control plane: its API server does not answer using {plane.kubeconfig}: {error}")
+    print("\n".join(lines))
     print(f"kubeconfig: {plane.kubeconfig}")
     print(f"audit log: {plane.audit_log}")
-    return 0
+    print("control plane healthy" if healthy else "control plane UNHEALTHY: see above")
+    return 0 if healthy else 1
 
 
 def node_name(index: int) -> str:

@@ -45,12 +45,18 @@ def _find(docs: Docs, kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
-def _llama_stack_without_sidecar(docs: Docs) -> Docs:
-    """What the stage-2 operator did: no injection annotation, so no istio-proxy."""
-    template = _find(docs, "Deployment", "llama-stack")["spec"]["template"]
-    template["metadata"].pop("annotations", None)
-    containers = template["spec"]["containers"]
-    template["spec"]["containers"] = [c for c in containers if c["name"] != "istio-proxy"]
+def _mesh_as_the_seed_had_it(docs: Docs) -> Docs:
+    """The stage-2 incident's mesh: the control plane's ``autoInject`` at its v2.5 default
+    (false, maistra/istio-operator smcp-templates/v2.5/base), and the Llama Stack operator's
+    pod without ``sidecar.istio.io/inject`` (the operator has no way to set it). The API
+    server's admission then sends the pod to the injector, which leaves it without istio-proxy
+    (policy ``disabled``, no inject value): no container is removed here."""
+    smcp = _find(docs, "ServiceMeshControlPlane", "data-science-smcp")
+    injection = ((smcp.get("spec") or {}).get("proxy") or {}).get("injection") or {}
+    injection.pop("autoInject", None)
+    for doc in docs:  # a Deployment written into the world stands for the operator's
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "llama-stack":
+            doc["spec"]["template"]["metadata"].pop("annotations", None)
     return docs
 
 
@@ -109,11 +115,11 @@ FAULTS = {
             name="seed-no-sidecar",
             description=(
                 "the stage-2 incident: the Llama Stack operator creates its pod without the "
-                "sidecar injection annotation, so the pod has no istio-proxy, cannot reach the "
-                "model server through the mesh, and the model is never registered"
+                "sidecar injection annotation and the mesh's autoInject is at its default "
+                "(false), so the injector leaves the pod without istio-proxy; it cannot reach "
+                "the model server through the mesh, and the model is never registered"
             ),
-            change_world=_llama_stack_without_sidecar,
-            values={"inference_health": "Error: failed to connect to vLLM"},
+            change_world=_mesh_as_the_seed_had_it,
         ),
         Fault(
             name="dspa-wrong-credentials",
@@ -138,7 +144,6 @@ FAULTS = {
             change_world=_milvus_on_unmanaged_node,
             after_apply=_milvus_crash_loops,
             dataplane=frozenset({"milvus-down"}),
-            values={"vector_io_health": "Error: Milvus unreachable"},
         ),
     )
 }

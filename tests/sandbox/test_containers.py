@@ -28,8 +28,10 @@ from stagecheck.sandbox.dataplane import (
     EMBEDDINGS_PROVIDER,
     LLM_MODEL,
     MILVUS_PROVIDER,
+    PLAN,
     VLLM_PROVIDER,
 )
+from stagecheck.sandbox.dataplane.plan import schedule
 
 KEYS = {"access_key": "sandbox-dspa", "secret_key": "not-a-real-secret"}
 
@@ -123,3 +125,26 @@ def test_without_a_recorded_start_stop_and_status_ask_no_engine(tmp_path: Path) 
     plane = ContainerDataPlane(tmp_path / "cache", tmp_path / "dataplane")
     assert plane.stop() is False
     assert plane.status() == {}
+
+
+def test_the_containers_follow_the_process_data_plane_s_own_plan() -> None:
+    """One plan for both runtimes: the containers are the plan's services that have a container
+    recipe, in the plan's order, each probed by the plan's probe."""
+    with_containers = [s.name for s in PLAN if s.container is not None]
+    assert [spec.name for spec in container_plan([], KEYS)] == with_containers
+    assert with_containers == ["milvus", "llm", "embeddings", "s3", "llamastack"]
+    assert {"docling", "kfp"} <= {s.name for s in PLAN} - set(with_containers)
+
+
+def test_the_schedule_starts_llama_stack_only_once_its_upstreams_answer() -> None:
+    steps = schedule(list(PLAN))
+    launch_stack = steps.index(("launch", "llamastack"))
+    for upstream in ("milvus", "llm", "embeddings"):
+        assert steps.index(("await", upstream)) < launch_stack
+        assert steps.index(("launch", upstream)) < steps.index(("await", upstream))
+    # Everything is launched once and awaited once.
+    assert sorted(n for step, n in steps if step == "launch") == sorted(s.name for s in PLAN)
+    assert sorted(n for step, n in steps if step == "await") == sorted(s.name for s in PLAN)
+    # Without Milvus (fault milvus-down), Llama Stack waits for no Milvus.
+    without = schedule([s for s in PLAN if s.name != "milvus"])
+    assert ("await", "milvus") not in without and ("launch", "llamastack") in without

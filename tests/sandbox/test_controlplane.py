@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -101,10 +102,63 @@ def test_the_command_line_reports_status_and_never_touches_the_user_kubeconfig(
         assert up.returncode == 0, up.stderr
         assert "control plane up" in up.stdout
         status = subprocess.run([script, "status"], env=env, capture_output=True, text=True)
+        assert status.returncode == 0, status.stdout
         assert "Kubernetes v1.37" in status.stdout and "kwok-node-0" in status.stdout
+        assert "control plane healthy" in status.stdout
         assert not (home / ".kube").exists()
     finally:
         down = subprocess.run(
             [script, "down"], env=env, capture_output=True, text=True, timeout=120
         )
     assert "control plane stopped" in down.stdout
+
+
+def test_status_names_a_dead_or_frozen_component_and_heal_restarts_it(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings
+) -> None:
+    """What was seen for real: after the API server froze, the scheduler and the controller-
+    manager exited while a pid-only status said healthy. A stopped (frozen) scheduler is red
+    because its /healthz does not answer; a killed one because it is gone, with its last log
+    lines; heal restarts the components and keeps the world."""
+    state = tmp_path_factory.mktemp("healing")
+    plane = ControlPlane(ROOT, state)  # the name the command line uses
+    env = {
+        **os.environ,
+        "STAGECHECK_CACHE": str(settings.cache_dir),
+        "STAGECHECK_SANDBOX_DIR": str(state),
+    }
+    script = str(ROOT / "scripts" / "control-plane")
+    try:
+        plane.up()
+        assert plane.unhealthy() == []
+        healthy = subprocess.run([script, "status"], env=env, capture_output=True, text=True)
+        assert healthy.returncode == 0, healthy.stdout
+        assert "kube-scheduler           healthy" in healthy.stdout
+        scheduler = int((plane.cluster_dir / "pids" / "kube-scheduler.pid").read_text())
+
+        os.kill(scheduler, signal.SIGSTOP)  # alive, but answers nothing
+        try:
+            assert plane.unhealthy() == ["kube-scheduler"]
+        finally:
+            os.kill(scheduler, signal.SIGCONT)
+
+        os.kill(scheduler, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while psutil.pid_exists(scheduler) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        red = subprocess.run([script, "status"], env=env, capture_output=True, text=True)
+        assert red.returncode == 1, red.stdout
+        assert f"kube-scheduler           UNHEALTHY its process {scheduler} is gone" in red.stdout
+        assert "last 8 lines of" in red.stdout and "kube-scheduler.log" in red.stdout
+        assert "kube-apiserver           healthy" in red.stdout
+
+        assert plane.heal() == ["kube-scheduler"]
+        assert plane.unhealthy() == []
+        kube = plane.connect()
+        try:
+            assert len(kube.get("/api/v1/nodes")["items"]) == 3, "the world stays"
+        finally:
+            kube.close()
+        assert plane.heal() == []
+    finally:
+        plane.down()

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from stagecheck.engine import docling
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.errors import CannotRunHere
+from stagecheck.sandbox.controlplane import free_ports
 from stagecheck.sandbox.dataplane import (
     DOCLING_OFFLINE_OPTIONS,
     EMBEDDING_DIMENSION,
@@ -33,6 +35,7 @@ from stagecheck.sandbox.dataplane import (
     DataPlaneError,
     Endpoints,
 )
+from stagecheck.sandbox.dataplane.probes import answers_http
 from tests.support import ROOT
 
 CACHE = load_settings(root=ROOT).cache_dir  # the built environments, shared with every run
@@ -65,12 +68,34 @@ def port_of(url: str) -> int:
     return int(url.split(":")[2].split("/")[0])
 
 
+SYSTEM_TEMP = Path("/tmp")  # where weed and others write unless told otherwise
+
+
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlane]:
+def system_temp_before() -> set[str]:
+    """What the system temp dir holds before the shared data plane starts."""
+    return set(os.listdir(SYSTEM_TEMP))
+
+
+@pytest.fixture(scope="module")
+def caller_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The TMPDIR of the command that starts the shared data plane."""
+    return tmp_path_factory.mktemp("caller-tmp")
+
+
+@pytest.fixture(scope="module")
+def plane(
+    tmp_path_factory: pytest.TempPathFactory, system_temp_before: set[str], caller_temp: Path
+) -> Iterator[DataPlane]:
     """Started by the command line in a process of its own, as `up` is: the services must
     outlive it, and this process must find and stop them."""
     sandbox = tmp_path_factory.mktemp("sandbox")
-    env = {**os.environ, "STAGECHECK_CACHE": str(CACHE), "STAGECHECK_SANDBOX_DIR": str(sandbox)}
+    env = {
+        **os.environ,
+        "STAGECHECK_CACHE": str(CACHE),
+        "STAGECHECK_SANDBOX_DIR": str(sandbox),
+        "TMPDIR": str(caller_temp),
+    }
     up = subprocess.run(
         [sys.executable, "-m", "stagecheck.sandbox.dataplane", "up"],
         env=env,
@@ -171,11 +196,10 @@ def faulty_urls(plane: DataPlane) -> list[str]:
 
 def test_a_service_that_does_not_come_up_is_named_with_its_log(tmp_path: Path) -> None:
     broken = DataPlane(CACHE, tmp_path)
-    broken.logs.mkdir(parents=True)
     script = "print('loading model'); print('fatal: no such model file'); raise SystemExit(3)"
-    broken._launch("llm", "http://127.0.0.1:1/v1", [sys.executable, "-c", script], {})
+    broken.supervisor.launch("llm", "http://127.0.0.1:1/v1", [sys.executable, "-c", script], {})
     with pytest.raises(DataPlaneError) as raised:
-        broken._await("llm", lambda: False)
+        broken.supervisor.await_ready("llm", lambda: False, timeout=60)
     message = str(raised.value)
     assert message.startswith("llm did not come up: it exited (code 3)")
     assert "last log line: fatal: no such model file" in message
@@ -183,6 +207,47 @@ def test_a_service_that_does_not_come_up_is_named_with_its_log(tmp_path: Path) -
     assert "loading model" in message  # the tail of the log is attached
     assert broken.stop()
     assert broken.pids() == []
+
+
+def test_each_service_gets_a_temp_dir_of_its_own_under_the_state_dir(tmp_path: Path) -> None:
+    plane = DataPlane(CACHE, tmp_path / "dataplane")
+    script = "import tempfile; print(tempfile.gettempdir())"
+    plane.supervisor.launch("llm", "http://127.0.0.1:1/v1", [sys.executable, "-c", script], {})
+    with pytest.raises(DataPlaneError, match="it exited"):
+        plane.supervisor.await_ready("llm", lambda: False, timeout=30)
+    told = (plane.logs / "llm.log").read_text().strip()
+    assert told == str(tmp_path / "dataplane" / "tmp" / "llm")
+    assert plane.stop()
+    assert not (tmp_path / "dataplane" / "tmp").exists()
+
+
+def test_heal_restarts_a_dead_service_on_its_own_port(tmp_path: Path) -> None:
+    """The supervisor's restart path, on a small stand-in process recorded as the kfp service
+    (probed as kfp is: any HTTP answer): killed, it is reported not running, and heal starts
+    it again with the same command on the same port; a service that answers is left alone."""
+    plane = DataPlane(CACHE, tmp_path)
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    plane.supervisor.launch("kfp", url, argv, {})
+    try:
+        plane.supervisor.await_ready("kfp", lambda: answers_http(url), timeout=30)
+        first = plane.status_of("kfp")
+        assert first is not None and first.healthy
+        assert plane.heal() == []
+        os.killpg(first.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while plane.pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        dead = plane.status_of("kfp")
+        assert dead is not None and not dead.running and not dead.healthy
+        assert plane.heal() == ["kfp"]
+        again = plane.status_of("kfp")
+        assert again is not None and again.healthy and again.pid != first.pid
+        assert again.url == url and answers_http(url)
+    finally:
+        assert plane.stop()
+    assert not answers_http(url)
 
 
 def test_unknown_fault_is_refused(tmp_path: Path) -> None:
@@ -398,11 +463,85 @@ def test_the_pipelines_standin_answers_every_caller_without_a_token_with_401(
     assert response.headers["server"].startswith("kfp-api-standin")
 
 
-def test_stop_leaves_no_process_and_no_port(plane: DataPlane, endpoints: Endpoints) -> None:
-    """Runs last in this module: it stops the shared data plane."""
+def status_command(plane: DataPlane) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STAGECHECK_CACHE": str(CACHE)}
+    env["STAGECHECK_SANDBOX_DIR"] = str(plane.state.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "stagecheck.sandbox.dataplane", "status"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_status_names_a_killed_service_and_heal_brings_it_back(
+    plane: DataPlane, endpoints: Endpoints
+) -> None:
+    """A dead service is red in status (with its log), and the supervisor restarts it on its
+    own port, so endpoints.json stays true; the others keep running as they were."""
+    assert status_command(plane).returncode == 0
+    assert all(c.check().healthy for c in plane.components())
+    s3 = plane.status()["s3"]
+    others = {n: s.pid for n, s in plane.status().items() if n != "s3"}
+    os.killpg(s3.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while plane.status()["s3"].running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    red = {c.name: c.check() for c in plane.components() if not c.check().healthy}
+    assert set(red) == {"s3"}, red
+    assert "its processes are gone" in red["s3"].detail and red["s3"].log == s3.log
+    status = status_command(plane)
+    assert status.returncode == 1 and "s3          stopped" in status.stdout, status.stdout
+
+    assert plane.heal() == ["s3"]
+    assert plane.status()["s3"].healthy and plane.status()["s3"].pid != s3.pid
+    assert plane.status()["s3"].url == endpoints["services"]["s3"]
+    assert {n: s.pid for n, s in plane.status().items() if n != "s3"} == others
+    assert plane.heal() == []  # nothing else needed it
+    assert "restarted by the supervisor" in s3.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def seen_ports(plane: DataPlane, endpoints: Endpoints) -> set[int]:
+    """Every port of the shared data plane, read while it runs: its URLs' and SeaweedFS's."""
+    s3_argv = plane.supervisor.records()["s3"]["argv"]
+    s3_ports = {int(a.rsplit("=", 1)[1]) for a in s3_argv if ".port" in a and a[-1].isdigit()}
+    return {port_of(url) for url in endpoints["services"].values()} | s3_ports
+
+
+def test_stop_leaves_no_process_and_no_port(
+    plane: DataPlane, endpoints: Endpoints, seen_ports: set[int]
+) -> None:
+    """Runs last but one in this module: it stops the shared data plane."""
+    weed_sockets = [Path(p) for p in plane.supervisor.records()["s3"]["leftovers"]]
+    assert len(seen_ports) >= 14 and weed_sockets
+    assert all(socket.exists() for socket in weed_sockets), "weed puts these in /tmp"
     pids = plane.pids()
     assert len(pids) >= 4
     assert plane.stop()
     assert_nothing_left(pids, {port_of(url) for url in endpoints["services"].values()})
     assert plane.endpoints() is None and plane.status() == {}
     assert not plane.stop()
+    assert not [socket for socket in weed_sockets if socket.exists()]
+
+
+def test_the_data_plane_left_nothing_in_the_system_temp_dir(
+    plane: DataPlane, system_temp_before: set[str], caller_temp: Path, seen_ports: set[int]
+) -> None:
+    """Every service had a TMPDIR of its own under the state directory, and SeaweedFS its log
+    and socket folders there; the gRPC sockets weed puts in /tmp whatever it is told are gone
+    with it. Other processes write to /tmp too: only names of what ran here count (weed's logs,
+    sockets named after this data plane's ports), and the caller's private TMPDIR."""
+    assert plane.endpoints() is None, "runs after the stop"
+    ports = {str(port) for port in seen_ports}
+    new = set(os.listdir(SYSTEM_TEMP)) - system_temp_before
+    ours = {
+        name
+        for name in new
+        if name.startswith("weed.") or any(f"-{port}." in name for port in ports)
+    }
+    assert not ours, f"left in {SYSTEM_TEMP}: {sorted(ours)}"
+    assert not list(caller_temp.iterdir()), "a service wrote to its caller's TMPDIR"
+    assert not (plane.state / "tmp").exists(), "stop removes the services' temp dirs"

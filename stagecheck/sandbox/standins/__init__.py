@@ -12,6 +12,12 @@ written by one of these controllers, by a webhook the API server called, or by k
     process.py       starting, stopping and judging that process from the sandbox CLI
     storage.py       a stand-in volume provisioner: binds pending PVCs
     routes.py        a stand-in for OpenShift's route host assignment and router (Admitted)
+    kserve.py        a stand-in for KServe 0.15 Serverless with Knative: InferenceService
+    llamastack.py    a stand-in for llama-stack-k8s-operator v0.3.0: LlamaStackDistribution
+    calls.py         the HTTP calls those two make to the servers they manage
+    mesh.py          stand-ins for OSSM 2.5's operator: control plane, member roll, members
+    mesh_injector.py a stand-in for istiod's sidecar injector: a real webhook the API server
+                     calls for pods in member namespaces
     mesh_gate.py     the mesh's data path: STRICT mTLS resets a caller without istio-proxy
     node.py          a stand-in kubelet: one node that really runs its pods' commands
 

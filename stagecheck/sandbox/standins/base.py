@@ -28,7 +28,7 @@ from stagecheck.kube.discovery import Discovery, ResourceType
 # The Service in the world -> the data-plane service that answers for the pods behind it.
 # (The port-forwards of stagecheck.sandbox.forwards map the same Services.)
 ENDPOINTS_FILE = Path("dataplane") / "endpoints.json"
-DISCOVERY_REFRESH_S = 5.0
+DISCOVERY_REFRESH_S = 0.25  # < runner.PASS_INTERVAL_S
 
 
 def now() -> str:
@@ -50,17 +50,16 @@ class Context:
 
     def served(self, kind: str) -> ResourceType | None:
         """The kind (``Kind`` or ``Kind.group``) if the cluster serves it. CRDs come and go:
-        a kind not served is looked up again at most every few seconds."""
+        a kind missing from the catalogue read so far makes it be read again, at most every
+        ``DISCOVERY_REFRESH_S`` (shorter than a pass's pause, so a pass that begins after a
+        CRD is served sees it: a settled pass must not have missed a new kind)."""
+        found = self.discovery.match(kind)
+        if found is not None or not self._may_refresh():
+            return found
         try:
-            return self.discovery.resolve(kind) if self._may_refresh() else self._cached(kind)
+            return self.discovery.resolve(kind)  # re-reads the catalogue on a miss
         except UnknownKind:
             return None
-
-    def _cached(self, kind: str) -> ResourceType:
-        found = self.discovery.match(kind)
-        if found is None:
-            raise UnknownKind(kind)
-        return found
 
     def _may_refresh(self) -> bool:
         if time.monotonic() - self._refreshed < DISCOVERY_REFRESH_S:

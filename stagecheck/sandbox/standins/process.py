@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stagecheck.errors import StagecheckError
+from stagecheck.sandbox.health import Health
 from stagecheck.sandbox.standins.runner import HEARTBEAT, PASS_INTERVAL_S
 
 STALE_AFTER_S = 10.0  # a heartbeat older than this: the process hangs
@@ -24,12 +24,6 @@ LOG_TAIL_LINES = 20
 
 class StandinsError(StagecheckError):
     """The stand-in controllers did not start, died, or the world did not settle."""
-
-
-@dataclass(frozen=True)
-class Health:
-    healthy: bool
-    detail: str
 
 
 class StandIns:
@@ -96,6 +90,11 @@ class StandIns:
             f"controllers still write at every pass (pass {record.get('pass')}, "
             f"{record.get('writes')} writes)" + (f"; failing: {failing}" if failing else "")
         )
+
+    def check(self) -> Health:
+        """Its health for ``scripts/sandbox status``: alive, passing, no controller failing."""
+        found = self.health()
+        return Health(found.healthy, found.detail, None if found.healthy else self.log)
 
     def health(self) -> Health:
         pid = self.pid()

@@ -25,6 +25,9 @@ from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
+from stagecheck.sandbox.standins.kserve import KServeStandin
+from stagecheck.sandbox.standins.llamastack import LlamaStackOperatorStandin
+from stagecheck.sandbox.standins.mesh import mesh_standins
 from stagecheck.sandbox.standins.mesh_gate import MeshGateStandin, Workload
 from stagecheck.sandbox.standins.node import NodeStandin
 from stagecheck.sandbox.standins.routes import RouteStandin
@@ -48,12 +51,19 @@ LLAMA_STACK = Workload("private-ai-demo", "app=llama-stack")
 
 def controllers() -> list[Controller]:
     """Every stand-in, in the order a pass runs them (upstream first: storage and routes
-    before the operators whose objects use them)."""
+    before the operators whose objects use them; the mesh before the operators, its webhook
+    must answer before their pods are created; the model server before Llama Stack)."""
     made: list[Callable[[], Controller]] = [VolumeProvisionerStandin, RouteStandin]
-    # The gate before the node whose pods call through it; Llama Stack's data-plane process
-    # calls through the gate bound to its pods.
+    operators: list[Callable[[], Controller]] = [KServeStandin, LlamaStackOperatorStandin]
+    # The mesh gate after the pods it judges are made; the node whose pods call through it
+    # after the gate. Llama Stack's data-plane process calls through the gate bound to its pods.
     gate = MeshGateStandin((LLAMA_STACK,))
-    return [*(make() for make in made), gate, NodeStandin(gate)]
+    return (
+        [make() for make in made]
+        + [*mesh_standins()]
+        + [make() for make in operators]
+        + [gate, NodeStandin(gate)]
+    )
 
 
 def run(state_dir: Path, stop: threading.Event, only: Sequence[str] = ()) -> None:
