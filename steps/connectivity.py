@@ -2,9 +2,10 @@
 
     the workload "<deployment>" can reach "<url>"
 
-On a cluster whose nodes run containers (kind, OpenShift) the run needs --allow-writes: a
-short-lived probe pod is created with the workload's service account and mesh settings, and
-deleted. On the sandbox the scenario is skipped with the reason: a kwok pod runs nothing.
+The run needs --allow-writes: a short-lived probe pod is created with the workload's service
+account and mesh settings on a node that runs containers, and deleted. Where every node is
+kwok's (a kwok pod runs nothing) the scenario is skipped with that reason. The sandbox has
+one such node, its stand-in kubelet.
 """
 
 from __future__ import annotations

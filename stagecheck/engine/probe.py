@@ -8,9 +8,12 @@ TLS handshake, timeout) and whether the probe got an ``istio-proxy`` sidecar, wi
 cause when the mesh is what stopped it.
 
 A's selector labels are not copied: the probe must never become an endpoint of A's Services.
-Creating the pod is a write, so the run must allow writes. On targets whose nodes run no
-containers (the sandbox and other kwok clusters) a probe would prove nothing: the check raises
-``CannotRunHere`` and the scenario is skipped with that reason, never passed.
+Creating the pod is a write: a run without writes plans it (``Planned``: skipped, nothing
+written). A node that kwok manages runs no
+container: on a cluster that has such nodes the probe asks for a node kwok does not manage (a
+required node affinity on the node names), and where no Ready node outside kwok exists a probe
+would prove nothing: the check raises ``CannotRunHere`` and the scenario is skipped with that
+reason, never passed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 from stagecheck.engine.checks import condition, container_names
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
-from stagecheck.engine.provision import MANAGED_BY, RUN_LABEL
+from stagecheck.engine.provision import MANAGED_BY, RUN_LABEL, Planned
 from stagecheck.errors import CannotRunHere, KubeApiError, StagecheckError
 from stagecheck.kube.client import JsonObject, Kube
 
@@ -68,8 +71,7 @@ def runs_containers(kube: Kube) -> str | None:
     real = [
         n
         for n in nodes
-        if not (n["metadata"].get("annotations") or {}).get(KWOK_NODE)
-        and (condition(n, "Ready") or {}).get("status") == "True"
+        if not _simulated(n) and (condition(n, "Ready") or {}).get("status") == "True"
     ]
     if not real:
         return (
@@ -80,10 +82,38 @@ def runs_containers(kube: Kube) -> str | None:
     return None
 
 
+def simulated_nodes(kube: Kube) -> list[str]:
+    """The nodes kwok manages (they run no container)."""
+    nodes = kube.get("/api/v1/nodes")["items"]
+    return sorted(n["metadata"]["name"] for n in nodes if _simulated(n))
+
+
+def _simulated(node: JsonObject) -> bool:
+    return bool((node["metadata"].get("annotations") or {}).get(KWOK_NODE))
+
+
+def away_from(nodes: list[str]) -> JsonObject:
+    """A required node affinity that keeps a pod off ``nodes`` (one field requirement per
+    node: the API allows a single value for a ``metadata.name`` field selector)."""
+    fields = [{"key": "metadata.name", "operator": "NotIn", "values": [n]} for n in nodes]
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchFields": fields}]
+            }
+        }
+    }
+
+
 def probe_pod(
-    workload: JsonObject, url: str, run_id: str, image: str = DEFAULT_IMAGE
+    workload: JsonObject,
+    url: str,
+    run_id: str,
+    image: str = DEFAULT_IMAGE,
+    avoid_nodes: list[str] | None = None,
 ) -> JsonObject:
-    """The probe: A's namespace, service account and mesh settings; curl once against ``url``."""
+    """The probe: A's namespace, service account and mesh settings; curl once against ``url``;
+    never on one of ``avoid_nodes`` (the nodes that run no container)."""
     template = workload["spec"]["template"]
     meta, spec = template.get("metadata", {}), template.get("spec", {})
     annotations = {
@@ -99,6 +129,13 @@ def probe_pod(
         f"curl -sS -o /dev/null --max-time {CURL_TIMEOUT_S} -w 'http=%{{http_code}}\\n' "
         '"$0"; echo "exit=$?"'
     )
+    spec_out: JsonObject = {
+        "serviceAccountName": spec.get("serviceAccountName", "default"),
+        "restartPolicy": "Never",
+        "containers": [{"name": PROBE, "image": image, "command": ["sh", "-c", script, url]}],
+    }
+    if avoid_nodes:
+        spec_out["affinity"] = away_from(avoid_nodes)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -112,11 +149,7 @@ def probe_pod(
                 "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
             },
         },
-        "spec": {
-            "serviceAccountName": spec.get("serviceAccountName", "default"),
-            "restartPolicy": "Never",
-            "containers": [{"name": PROBE, "image": image, "command": ["sh", "-c", script, url]}],
-        },
+        "spec": spec_out,
     }
 
 
@@ -161,10 +194,12 @@ def judge(workload: str, url: str, verdict: Verdict, workload_has_sidecar: bool)
 
 def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, image: str) -> str:
     """Run the probe on a cluster that runs containers; returns what was seen."""
+    if not kube.target.allow_writes:  # plan mode: say what the probe would create
+        raise Planned([f"create a probe pod in {namespace} as {workload} to reach {url}"])
     if why := runs_containers(kube):
         raise CannotRunHere(f"workload {workload} reaching {url}: {why}")
     deployment = kube.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{workload}")
-    pod = probe_pod(deployment, url, run_id, image)
+    pod = probe_pod(deployment, url, run_id, image, simulated_nodes(kube))
     path = f"/api/v1/namespaces/{namespace}/pods"
     try:
         kube.create(path, pod)

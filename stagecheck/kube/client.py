@@ -201,9 +201,10 @@ class Kube:
             params["dryRun"] = "All"
         return self._write("PATCH", path, body, "application/apply-patch+yaml", params)
 
-    def delete(self, path: str) -> JsonObject | None:
+    def delete(self, path: str, grace_period_s: int | None = None) -> JsonObject | None:
+        params = None if grace_period_s is None else {"gracePeriodSeconds": str(grace_period_s)}
         try:
-            return self._write("DELETE", path, None)
+            return self._write("DELETE", path, None, params=params)
         except NotFound:
             return None
 

@@ -79,7 +79,9 @@ def start(
     data = chosen_data_plane(root, cache_dir, plane, engine)
     if type(running) is not type(data):
         running.stop()  # the other runtime's data plane: never both
-    endpoints = data.start(fault.dataplane if fault else ())
+    # Llama Stack's process starts once its pod exists (after the world), as a real pod's does
+    deferred = not isinstance(data, ContainerDataPlane)
+    endpoints = data.start(fault.dataplane if fault else (), defer_llamastack=deferred)
     # Only for the summary line: the LLSD's status reads the server itself (the stand-in).
     version = endpoints.get("llama_stack_version") or "(not answering)"
     keys = data.s3_credentials()
@@ -91,6 +93,10 @@ def start(
         "s3_secret_key": keys["secret_key"],
     }
     count = populate(plane, stage, fault, seen, root)
+    if deferred:
+        endpoints = data.start_llamastack(tolerate_down=fault is not None)
+        version = endpoints.get("llama_stack_version") or version
+        StandIns(plane.state, root).await_settled()  # what reads Llama Stack sees it now
     kube = plane.connect()
     try:  # the same services, also reachable as a kind user reaches them
         forward_world(

@@ -120,7 +120,6 @@ FAULTS = {
                 "the model server through the mesh, and the model is never registered"
             ),
             change_world=_mesh_as_the_seed_had_it,
-            dataplane=frozenset({"llm-unreachable"}),
         ),
         Fault(
             name="dspa-wrong-credentials",

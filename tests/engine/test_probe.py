@@ -1,5 +1,5 @@
-"""The connectivity probe's pod and verdict (pure logic). Its run on the sandbox is a skip with
-the reason (tests/sandbox/test_stage2.py); on kind or a live cluster it runs for real."""
+"""The connectivity probe's pod and verdict (pure logic). It runs for real on the sandbox's
+stand-in node (tests/sandbox/test_node_standin.py, tests/sandbox/test_stage2.py)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,20 @@ def test_the_probe_carries_the_workloads_identity_and_mesh_settings_only() -> No
     command = spec["containers"][0]["command"]
     assert command[:2] == ["sh", "-c"] and command[-1] == URL  # an argument, not in the script
     assert URL not in command[2] and '"$0"' in command[2]
+
+
+def test_the_probe_keeps_off_the_nodes_that_run_no_container() -> None:
+    pod = probe.probe_pod(DEPLOYMENT, URL, "run-1", avoid_nodes=["kwok-node-0", "kwok-node-1"])
+    terms = pod["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    (term,) = terms["nodeSelectorTerms"]
+    assert term["matchFields"] == [
+        {"key": "metadata.name", "operator": "NotIn", "values": ["kwok-node-0"]},
+        {"key": "metadata.name", "operator": "NotIn", "values": ["kwok-node-1"]},
+    ]
+    # a cluster without kwok nodes: the scheduler is asked nothing more
+    assert "affinity" not in probe.probe_pod(DEPLOYMENT, URL, "run-1", avoid_nodes=[])["spec"]
 
 
 def pod_with(*containers: str) -> dict[str, Any]:

@@ -199,20 +199,35 @@ BUCKET_SCENARIO = make_python_name("A bucket is ensured for the length of the sc
 
 def test_the_healthy_sandbox_is_green(healthy: Run) -> None:
     assert healthy.scenarios, healthy.output[-2000:]
-    failed = {
-        name: r.message
-        for name, r in healthy.scenarios.items()
-        if r.outcome != "passed" and name != PROBE_SCENARIO
-    }
+    failed = {name: r.message for name, r in healthy.scenarios.items() if r.outcome != "passed"}
     assert failed == {}
 
 
-def test_the_connectivity_probe_says_it_cannot_run_on_the_sandbox(healthy: Run) -> None:
+def test_the_connectivity_probe_runs_on_the_sandbox_and_reaches_the_model(healthy: Run) -> None:
+    """The probe pod ran on the stand-in node (not skipped: that node runs containers) and,
+    injected like Llama Stack's pods, passed the mesh's STRICT rule to the predictor."""
     result = healthy.scenarios[PROBE_SCENARIO]
-    assert result.outcome == "skipped"  # not passed: a kwok pod runs nothing
-    assert "runs containers" in result.message and "run this scenario against a kind or live" in (
-        result.message
-    )
+    assert result.outcome == "passed", result.message
+
+
+def test_the_seed_incident_turns_the_probe_red_naming_the_missing_sidecar(
+    seed_fault: Run,
+) -> None:
+    """Without the injection annotation the probe (Llama Stack's mesh settings) gets no
+    istio-proxy, and the model's sidecar resets its plaintext call (PeerAuthentication STRICT
+    from the SMCP's security.dataPlane.mtls)."""
+    result = seed_fault.result("Llama Stack reaches the model server from inside the mesh")
+    assert result.outcome == "failed"
+    for fragment in [
+        "workload private-ai-demo/llama-stack",
+        "probe without an istio-proxy sidecar",
+        "the service requires mTLS (PeerAuthentication STRICT)",
+        "llama-stack's pods get no sidecar either",
+    ]:
+        assert fragment in result.message, result.message
+    assert "the connection was reset" in result.message or (
+        "closed the connection without a reply" in result.message
+    ), result.message
 
 
 def test_the_healthy_sandbox_is_green_through_port_forwards(healthy: Run) -> None:
@@ -220,11 +235,7 @@ def test_the_healthy_sandbox_is_green_through_port_forwards(healthy: Run) -> Non
     forwarded = FORWARDED["healthy"]
     stage2 = healthy.scenarios.keys() - {BUCKET_SCENARIO}
     assert forwarded.scenarios.keys() == stage2, forwarded.output[-2000:]
-    failed = {
-        n: r.message
-        for n, r in forwarded.scenarios.items()
-        if r.outcome != "passed" and n != PROBE_SCENARIO
-    }
+    failed = {n: r.message for n, r in forwarded.scenarios.items() if r.outcome != "passed"}
     assert failed == {}
     assert "Unhandled" not in forwarded.output  # no tunnel thread died on the way
     assert SEEN_AS["healthy"] == {RUNNER}  # every API request the run made
@@ -241,6 +252,9 @@ def test_the_healthy_sandbox_is_green_in_cluster_as_the_reader_account(healthy: 
         if r.outcome != "passed" and n != PROBE_SCENARIO
     }
     assert failed == {}
+    # a reader run writes nothing: the probe is planned, not run
+    probe_result = run.scenarios[PROBE_SCENARIO]
+    assert probe_result.outcome == "skipped" and "plan only" in probe_result.message
     assert seen == {"system:serviceaccount:private-ai-demo:stagecheck-reader"}
 
 

@@ -69,7 +69,9 @@ class DataPlane:
 
     # -- start ----------------------------------------------------------------------------
 
-    def start(self, faults: Iterable[str] = frozenset()) -> Endpoints:
+    def start(
+        self, faults: Iterable[str] = frozenset(), defer_llamastack: bool = False
+    ) -> Endpoints:
         """Start every service on free loopback ports, wait until each answers, write
         ``endpoints.json`` and return its contents. A data plane already running with the same
         faults is left as it is; one whose services died or stopped answering gets those
@@ -78,7 +80,8 @@ class DataPlane:
         ``milvus-down``: Milvus is not started (Llama Stack still points at its port).
         ``llm-unreachable``: Llama Stack's vLLM URL is a closed loopback port.
         Under a fault, a Llama Stack that does not come up is recorded in ``down`` instead of
-        raising; any other service that does not come up is an error."""
+        raising; any other service that does not come up is an error. ``defer_llamastack``:
+        Llama Stack is prepared, and ``start_llamastack`` starts it once its pod exists."""
         wanted = checked_faults(faults)
         current = self.endpoints()
         if current is not None and current["faults"] == wanted and self.supervisor.records():
@@ -92,12 +95,14 @@ class DataPlane:
         self.stop()
         environments = self.prepare()
         try:
-            return self._start(environments, wanted)
+            return self._start(environments, wanted, defer_llamastack)
         except BaseException:
             self.stop()  # a failed or interrupted start leaves nothing running
             raise
 
-    def _start(self, envs: Mapping[str, Environment], faults: list[str]) -> Endpoints:
+    def _start(
+        self, envs: Mapping[str, Environment], faults: list[str], defer_llamastack: bool = False
+    ) -> Endpoints:
         self.logs.mkdir(parents=True, exist_ok=True)
         down = kept_down(faults)
         services = [s for s in PLAN if s.name not in down]
@@ -108,13 +113,19 @@ class DataPlane:
         keys = {"access_key": s3.ACCESS_KEY, "secret_key": secrets.token_urlsafe(24)}
         self.s3_credentials_file.touch(mode=0o600)
         self.s3_credentials_file.write_text(json.dumps(keys))
-        context = ProcessContext(
-            self.state, self.root, envs, ports, urls, llamastack.wiring(urls, faults, closed), keys
-        )
+        gate = llamastack.mesh_gate(self.state.parent)
+        wiring = llamastack.wiring(urls, faults, closed, gate)
+        context = ProcessContext(self.state, self.root, envs, ports, urls, wiring, keys)
         settled: tuple[str | None, Models, str | None] | None = None
         for step, name in schedule(services):
             service = BY_NAME[name]
-            if step == "launch":
+            if defer_llamastack and name == llamastack.NAME:
+                if step == "launch":  # started by start_llamastack, once its pod exists
+                    spec = service.process(context)
+                    launch = {"url": urls[name], "argv": spec.argv, "env": spec.env}
+                    self.llamastack_launch.write_text(json.dumps(launch))
+                settled = (None, llamastack.planned_models(), None)
+            elif step == "launch":
                 spec = service.process(context)
                 leftovers = s3.leftovers(ports[name]) if name == s3.NAME else []
                 self.supervisor.launch(
@@ -142,6 +153,37 @@ class DataPlane:
             down=down,
             docling_options=docling.OFFLINE_OPTIONS,
         )
+        self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
+        return endpoints
+
+    @property
+    def llamastack_launch(self) -> Path:
+        return self.state / "llamastack-launch.json"
+
+    def start_llamastack(self, tolerate_down: bool) -> Endpoints:
+        """Llama Stack as ``start(defer_llamastack=True)`` prepared it: a real pod's process
+        starts once the operator made its pod, and calls through its sidecar from then on.
+        ``tolerate_down``: one that does not come up or list its models is recorded in
+        ``down`` instead of raising."""
+        endpoints = self.endpoints()
+        if endpoints is None or not self.llamastack_launch.is_file():
+            raise DataPlaneError("no deferred Llama Stack to start: start the data plane first")
+        record = self.supervisor.records().get(llamastack.NAME)
+        if record is not None and self.supervisor.members(record):
+            return endpoints
+        launch = json.loads(self.llamastack_launch.read_text())
+        self.supervisor.launch(
+            llamastack.NAME, launch["url"], launch["argv"], {**LOOPBACK_ENV, **launch["env"]}
+        )
+        version, models, why = llamastack.settle_llamastack(
+            launch["url"],
+            ["tolerated"] if tolerate_down else [],
+            lambda: self._await(llamastack.NAME),
+            f"; log: {self.supervisor.log(llamastack.NAME)}",
+        )
+        endpoints["llama_stack_version"], endpoints["models"] = version, models
+        if why:
+            endpoints["down"] = {**endpoints["down"], llamastack.NAME: why}
         self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
 

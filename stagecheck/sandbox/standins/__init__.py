@@ -18,6 +18,8 @@ written by one of these controllers, by a webhook the API server called, or by k
     mesh.py          stand-ins for OSSM 2.5's operator: control plane, member roll, members
     mesh_injector.py a stand-in for istiod's sidecar injector: a real webhook the API server
                      calls for pods in member namespaces
+    mesh_gate.py     the mesh's data path: STRICT mTLS resets a caller without istio-proxy
+    node.py          a stand-in kubelet: one node that really runs its pods' commands
 
 A controller is level-triggered: each pass it reads what it owns and writes only what
 differs, so a pass that finds the world as it should be writes nothing (the sandbox is

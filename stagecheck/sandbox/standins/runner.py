@@ -29,6 +29,8 @@ from stagecheck.sandbox.standins.docling import DoclingOperatorStandin
 from stagecheck.sandbox.standins.kserve import KServeStandin
 from stagecheck.sandbox.standins.llamastack import LlamaStackOperatorStandin
 from stagecheck.sandbox.standins.mesh import mesh_standins
+from stagecheck.sandbox.standins.mesh_gate import MeshGateStandin, Workload
+from stagecheck.sandbox.standins.node import NodeStandin
 from stagecheck.sandbox.standins.pipelines import PipelinesOperatorStandin
 from stagecheck.sandbox.standins.routes import RouteStandin
 from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
@@ -45,6 +47,9 @@ BACKENDS = {
     "minio": "s3",  # the DSPA's externalStorage host minio.minio.svc
 }
 
+# The workload whose pods' calls the data plane's Llama Stack process makes
+LLAMA_STACK = Workload("private-ai-demo", "app=llama-stack")
+
 
 def controllers() -> list[Controller]:
     """Every stand-in, in the order a pass runs them (upstream first: storage and routes
@@ -57,7 +62,15 @@ def controllers() -> list[Controller]:
         PipelinesOperatorStandin,
         DoclingOperatorStandin,
     ]
-    return [make() for make in made] + [*mesh_standins()] + [make() for make in operators]
+    # The mesh gate after the pods it judges are made; the node whose pods call through it
+    # after the gate. Llama Stack's data-plane process calls through the gate bound to its pods.
+    gate = MeshGateStandin((LLAMA_STACK,))
+    return (
+        [make() for make in made]
+        + [*mesh_standins()]
+        + [make() for make in operators]
+        + [gate, NodeStandin(gate)]
+    )
 
 
 def run(state_dir: Path, stop: threading.Event, only: Sequence[str] = ()) -> None:

@@ -29,20 +29,33 @@ from stagecheck.sandbox.dataplane.plan import (
 )
 from stagecheck.sandbox.dataplane.probes import get_json, stack_healthy
 from stagecheck.sandbox.dataplane.records import DataPlaneError
+from stagecheck.sandbox.standins.mesh_gate import gate_urls
 
 NAME = "llamastack"
 IMAGE = "llamastack/distribution-starter:0.7.3"  # the process data plane's version
 CONTAINER_PORT = 8321
 CONTAINER_CONFIG = "/app/stagecheck-run.yaml"
 CONTAINER_DATA = Path("/app/stagecheck-data")
+# The vLLM URL of the world's LlamaStackDistribution (VLLM_URL), called through the mesh gate
+# bound to Llama Stack's pods when the stand-ins run one (standins/mesh_gate.py)
+MODEL_IN_CLUSTER = "http://mistral-24b-quantized-predictor.private-ai-demo.svc.cluster.local/v1"
+PODS = "private-ai-demo/app=llama-stack"
 
 
-def wiring(urls: Mapping[str, str], faults: Collection[str], closed: str) -> dict[str, str]:
+def mesh_gate(sandbox_state: Path) -> str | None:
+    """The proxy URL of the mesh gate bound to Llama Stack's pods (None: no stand-ins)."""
+    return gate_urls(sandbox_state).get(PODS)
+
+
+def wiring(
+    urls: Mapping[str, str], faults: Collection[str], closed: str, gate: str | None = None
+) -> dict[str, str]:
     """Provider id -> the URL Llama Stack is configured with, given where its upstreams are
     reached from where it runs. ``llm-unreachable``: the vLLM URL is ``closed``, where nothing
-    listens."""
+    listens. With a mesh ``gate``: the model's in-cluster URL, called through the gate."""
+    vllm = MODEL_IN_CLUSTER if gate else urls["llm"]
     return {
-        VLLM_PROVIDER: closed if "llm-unreachable" in faults else urls["llm"],
+        VLLM_PROVIDER: closed if "llm-unreachable" in faults else vllm,
         EMBEDDINGS_PROVIDER: urls["embeddings"],
         MILVUS_PROVIDER: urls["milvus"],
     }
@@ -55,13 +68,16 @@ def process(ctx: ProcessContext) -> ProcessSpec:
     config = home / "run.yaml"
     config.write_text(yaml.safe_dump(llamastack_config(home / "data", port, ctx.wiring)))
     env = ctx.envs[NAME]
+    variables = {
+        "HOME": str(home / "home"),  # it keeps ~/.llama; not the user's
+        "TIKTOKEN_CACHE_DIR": env.facts["tiktoken_cache"],
+        "LLAMA_STACK_LOG_WIDTH": "200",
+    }
+    gate = mesh_gate(ctx.state.parent)
+    if gate and ctx.wiring[VLLM_PROVIDER] == MODEL_IN_CLUSTER:  # NO_PROXY keeps loopback direct
+        variables |= {"HTTP_PROXY": gate, "http_proxy": gate}
     return ProcessSpec(
-        [env.bin("llama"), "stack", "run", str(config), "--port", str(port)],
-        {
-            "HOME": str(home / "home"),  # it keeps ~/.llama; not the user's
-            "TIKTOKEN_CACHE_DIR": env.facts["tiktoken_cache"],
-            "LLAMA_STACK_LOG_WIDTH": "200",
-        },
+        [env.bin("llama"), "stack", "run", str(config), "--port", str(port)], variables
     )
 
 
@@ -80,19 +96,24 @@ def container(ctx: ContainerContext) -> ContainerSpec:
     )
 
 
-def settle_llamastack(
-    url: str, faults: Collection[str], await_ready: Callable[[], None], log_hint: str = ""
-) -> tuple[str | None, Models, str | None]:
-    """Wait for Llama Stack, then read its version and the ids it lists for the two models:
-    (version, models, None). Under faults, a Llama Stack that does not come up or list them
-    gives (None, models, why) instead of raising."""
-    models = Models(
+def planned_models() -> Models:
+    """The model ids Llama Stack should list, before it has listed them."""
+    return Models(
         llm=f"{VLLM_PROVIDER}/{LLM_MODEL}",
         llm_served=LLM_MODEL,
         embedding=f"{EMBEDDINGS_PROVIDER}/{EMBEDDING_MODEL}",
         embedding_served=EMBEDDING_MODEL,
         embedding_dimension=EMBEDDING_DIMENSION,
     )
+
+
+def settle_llamastack(
+    url: str, faults: Collection[str], await_ready: Callable[[], None], log_hint: str = ""
+) -> tuple[str | None, Models, str | None]:
+    """Wait for Llama Stack, then read its version and the ids it lists for the two models:
+    (version, models, None). Under faults, a Llama Stack that does not come up or list them
+    gives (None, models, why) instead of raising."""
+    models = planned_models()
     try:
         await_ready()
         version, listed = _stack_facts(url)

@@ -1,0 +1,322 @@
+"""A stand-in for the mesh's data path: who may call a service that accepts only mTLS.
+
+Rules followed (OpenShift Service Mesh 2.x):
+- ``spec.security.dataPlane.mtls: true`` on a ServiceMeshControlPlane makes mTLS STRICT for the
+  whole mesh (a mesh-wide PeerAuthentication ``default`` in the control plane's namespace;
+  maistra/istio-operator maistra-2.5 pkg/apis/maistra/conversion/security.go maps it to
+  ``global.mtls.enabled``; the template that turns it into the policy is **unverified**).
+- A namespace is in that mesh when the member controller labelled it
+  ``maistra.io/member-of=<mesh namespace>`` or the ServiceMeshMemberRoll ``default`` lists it
+  (notes/operators.md §2, [MO]:pkg/controller/servicemesh/member/namespace_reconciler.go).
+- STRICT is enforced by the destination's sidecar: a Service whose pods carry ``istio-proxy``
+  in a STRICT mesh resets a plaintext connection; a caller's own sidecar upgrades its call to
+  mTLS, so a caller with ``istio-proxy`` passes. Services whose pods have no sidecar, and
+  anything outside the cluster's Services, are reached plainly by everyone.
+
+How the sandbox stands in: each caller gets its own HTTP proxy listener on loopback, bound to
+its identity (a pod the stand-in node runs, or a workload's pods by label, such as Llama
+Stack's data-plane process behind the pods ``app=llama-stack``). A request to
+``http://<service>.<ns>.svc...`` is resolved to the data-plane process answering for that
+Service (``Context.service_url``, what cluster DNS and the Service would do); loopback and
+other hosts are forwarded as they are. A refused call is answered with a TCP reset (curl: exit
+56), as a STRICT sidecar resets a plaintext connection.
+
+Knowingly different: no TLS, certificates or AuthorizationPolicies; ``https`` (CONNECT) is not
+proxied; the caller's sidecar is judged by its pod spec (container ``istio-proxy``), not by a
+running Envoy. Identities and the mesh's table are refreshed on every pass of the stand-ins;
+the gate writes nothing to the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from stagecheck.kube.client import JsonObject
+from stagecheck.sandbox.standins.base import Context, Reconciler
+
+SIDECAR = "istio-proxy"
+GATES_FILE = Path("standins") / "mesh-gate.json"
+READ_TIMEOUT_S = 30.0
+MAX_HEADER_BYTES = 65536
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A caller known by its pods' labels (its process runs in the data plane)."""
+
+    namespace: str
+    selector: str  # "key=value[,key=value]"
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.selector}"
+
+
+@dataclass
+class MeshTable:
+    """What the gate decides by, rebuilt each pass: service -> loopback base, strict services."""
+
+    backends: dict[str, str] = field(default_factory=dict)  # "svc.ns" or "svc" -> base URL
+    strict: set[str] = field(default_factory=set)  # "svc.ns" behind a sidecar in a STRICT mesh
+    workload_sidecar: dict[str, bool] = field(default_factory=dict)  # Workload.key -> sidecar
+
+
+class _Listener(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, gate: MeshGateStandin, caller: str, has_sidecar: Callable[[], bool], port: int = 0
+    ) -> None:
+        self.gate, self.caller, self.has_sidecar = gate, caller, has_sidecar
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Listener
+
+    def handle(self) -> None:
+        client: socket.socket = self.request
+        client.settimeout(READ_TIMEOUT_S)
+        read = _read_head(client)
+        if read is None:
+            return
+        head, early = read
+        line, _, rest = head.partition(b"\r\n")
+        parts = line.decode("latin-1").split(" ")
+        if len(parts) != 3 or parts[0] == "CONNECT":
+            _answer(client, 405, "the sandbox's mesh gate proxies plain http only")
+            return
+        method, target, version = parts
+        url = urlsplit(target)
+        if not url.hostname:
+            _answer(client, 400, "a proxy request needs an absolute URL")
+            return
+        decision = self.server.gate.route(url.hostname, self.server.has_sidecar())
+        if decision is None:
+            _reset(client)
+            return
+        host, port = decision if decision[1] else (url.hostname, url.port or 80)
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        headers = [
+            h
+            for h in rest.split(b"\r\n")
+            if h and not h.lower().startswith((b"proxy-connection:", b"connection:"))
+        ]
+        request = f"{method} {path} {version}\r\n".encode() + b"\r\n".join(
+            [*headers, b"Connection: close", b"", b""]
+        )
+        try:
+            upstream = socket.create_connection((host, port), timeout=READ_TIMEOUT_S)
+        except OSError as error:
+            _answer(client, 502, f"the mesh gate cannot reach {url.hostname}: {error}")
+            return
+        with upstream:
+            upstream.sendall(request + early)
+            _pipe(client, upstream)
+
+
+class MeshGateStandin(Reconciler):
+    """The mesh's rule in front of in-cluster services, one proxy listener per caller."""
+
+    name = "mesh-gate-standin"
+
+    def __init__(self, workloads: tuple[Workload, ...] = ()) -> None:
+        self.workloads = workloads
+        self._table = MeshTable()
+        self._lock = threading.Lock()
+        self._listeners: dict[str, _Listener] = {}
+        self._gates_file: Path | None = None
+
+    # -- callers ------------------------------------------------------------------------------
+    def open(self, caller: str, has_sidecar: Callable[[], bool], port: int = 0) -> str:
+        """A proxy URL for ``caller`` (``ns/pod`` or a workload key), on ``port`` if it is
+        free; idempotent."""
+        with self._lock:
+            listener = self._listeners.get(caller)
+            if listener is None:
+                try:
+                    listener = _Listener(self, caller, has_sidecar, port)
+                except OSError:  # taken meanwhile: any free port
+                    listener = _Listener(self, caller, has_sidecar)
+                threading.Thread(
+                    target=listener.serve_forever, name=f"gate {caller}", daemon=True
+                ).start()
+                self._listeners[caller] = listener
+            return listener.url
+
+    def close(self, caller: str) -> None:
+        with self._lock:
+            listener = self._listeners.pop(caller, None)
+        if listener is not None:
+            listener.shutdown()
+            listener.server_close()
+
+    def route(self, host: str, caller_has_sidecar: bool) -> tuple[str, int] | None:
+        """Where a call to ``host`` goes: (host, port) of the process answering, ("", 0) to go
+        to the host as named, or None when the mesh resets it."""
+        with self._lock:
+            table = self._table
+        if ".svc" not in host:
+            return ("", 0)
+        labels = host.split(".")
+        service = ".".join(labels[:2])
+        if service in table.strict and not caller_has_sidecar:
+            return None
+        base = table.backends.get(service) or table.backends.get(labels[0])
+        if base is None:
+            return ("", 0)  # nothing stands behind it: the name does not resolve
+        root = urlsplit(base)
+        return (root.hostname or "127.0.0.1", root.port or 80)
+
+    def workload_has_sidecar(self, workload: Workload) -> bool:
+        with self._lock:
+            return self._table.workload_sidecar.get(workload.key, False)
+
+    # -- controller ---------------------------------------------------------------------------
+    def start(self, ctx: Context) -> None:
+        self._gates_file = ctx.state_dir / GATES_FILE
+        # A restarted gate keeps its ports: the data plane's processes were given them.
+        before = gate_urls(ctx.state_dir)
+        gates = {
+            w.key: self.open(
+                w.key,
+                lambda w=w: self.workload_has_sidecar(w),  # type: ignore[misc]
+                urlsplit(before[w.key]).port or 0 if w.key in before else 0,
+            )
+            for w in self.workloads
+        }
+        self._gates_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._gates_file.with_suffix(".partial")
+        partial.write_text(json.dumps({"workloads": gates}))
+        partial.replace(self._gates_file)
+
+    def stop(self) -> None:
+        for caller in list(self._listeners):
+            self.close(caller)  # the record stays: a restarted gate takes the same ports
+
+    def reconcile(self, ctx: Context) -> None:
+        table = MeshTable()
+        for name in ctx.backends:
+            if base := ctx.service_url(name):
+                table.backends[name] = base
+        strict_meshes = {
+            smcp["metadata"]["namespace"]
+            for smcp in ctx.items("ServiceMeshControlPlane.maistra.io")
+            if ((smcp.get("spec") or {}).get("security") or {}).get("dataPlane", {}).get("mtls")
+        }
+        members = _mesh_members(ctx, strict_meshes)
+        pods_by_ns: dict[str, list[JsonObject]] = {}
+        for namespace in members:
+            pods_by_ns[namespace] = ctx.items("Pod", namespace)
+            for service in ctx.items("Service", namespace):
+                selector = (service.get("spec") or {}).get("selector") or {}
+                behind = [p for p in pods_by_ns[namespace] if _selected(p, selector)]
+                if selector and any(_has_sidecar(p) for p in behind):
+                    table.strict.add(f"{service['metadata']['name']}.{namespace}")
+                    base = table.backends.get(service["metadata"]["name"])
+                    if base:
+                        table.backends[f"{service['metadata']['name']}.{namespace}"] = base
+        for workload in self.workloads:
+            pods = pods_by_ns.get(workload.namespace)
+            if pods is None:
+                pods = ctx.items("Pod", workload.namespace)
+            selector = dict(kv.split("=", 1) for kv in workload.selector.split(","))
+            mine = [p for p in pods if _selected(p, selector)]
+            table.workload_sidecar[workload.key] = bool(mine) and all(map(_has_sidecar, mine))
+        with self._lock:
+            self._table = table
+
+
+def gate_urls(state_dir: Path) -> dict[str, str]:
+    """The workloads' gate URLs as the running stand-ins recorded them (empty: none)."""
+    try:
+        return dict(json.loads((state_dir / GATES_FILE).read_text()).get("workloads") or {})
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _mesh_members(ctx: Context, meshes: set[str]) -> set[str]:
+    if not meshes:
+        return set()
+    members = {
+        ns["metadata"]["name"]
+        for ns in ctx.items("Namespace")
+        if (ns["metadata"].get("labels") or {}).get("maistra.io/member-of") in meshes
+    }
+    for mesh in meshes:
+        roll = ctx.get("ServiceMeshMemberRoll.maistra.io", "default", mesh)
+        members.update(((roll or {}).get("spec") or {}).get("members") or [])
+    return members
+
+
+def _selected(pod: JsonObject, selector: dict[str, str]) -> bool:
+    labels = pod["metadata"].get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _has_sidecar(pod: JsonObject) -> bool:
+    spec = pod.get("spec") or {}
+    names = [c.get("name") for c in (spec.get("containers") or [])]
+    names += [c.get("name") for c in (spec.get("initContainers") or [])]
+    return SIDECAR in names
+
+
+def _read_head(client: socket.socket) -> tuple[bytes, bytes] | None:
+    """The request head, and what was read past it (the start of a body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        try:
+            chunk = client.recv(4096)
+        except OSError:
+            return None
+        if not chunk or len(data) > MAX_HEADER_BYTES:
+            return None
+        data += chunk
+    head, _, early = data.partition(b"\r\n\r\n")
+    return head, early
+
+
+def _pipe(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy both ways until the upstream has answered and closed."""
+
+    def forward() -> None:
+        try:
+            while chunk := client.recv(65536):
+                upstream.sendall(chunk)
+        except OSError:
+            pass
+
+    threading.Thread(target=forward, daemon=True).start()
+    try:
+        while chunk := upstream.recv(65536):
+            client.sendall(chunk)
+    except OSError:
+        pass
+
+
+def _answer(client: socket.socket, status: int, text: str) -> None:
+    body = text.encode()
+    client.sendall(
+        f"HTTP/1.1 {status} Mesh Gate\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+
+
+def _reset(client: socket.socket) -> None:
+    """Close with RST, as a sidecar resets a plaintext connection under STRICT mTLS."""
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()

@@ -1,0 +1,322 @@
+"""The stand-in kubelet and the mesh gate against a real control plane: a pod placed by the real
+scheduler runs its command, the API server reads its log from the node, the kubelet's phases
+and exit codes follow pkg/kubelet, and the mesh resets a plaintext call to a STRICT service
+from a pod without istio-proxy (OSSM 2.x ``security.dataPlane.mtls``), nothing else."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stagecheck.engine import probe
+from stagecheck.kube.client import JsonObject, Kube
+from stagecheck.kube.discovery import Discovery
+from stagecheck.sandbox.controlplane import ControlPlane
+from stagecheck.sandbox.standins.base import ENDPOINTS_FILE, Context
+from stagecheck.sandbox.standins.mesh_gate import MeshGateStandin, Workload, gate_urls
+from stagecheck.sandbox.standins.node import NODE_NAME
+from stagecheck.sandbox.standins.process import StandIns
+from stagecheck.sandbox.standins.runner import BACKENDS
+from stagecheck.sandbox.world import apply_documents, load_documents
+from tests.support import ROOT, LocalHandler, local_http
+
+CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
+NAMESPACE = "node-test"
+MODEL = f"http://mistral-24b-quantized-predictor.{NAMESPACE}.svc.cluster.local/v1/models"
+MILVUS = f"http://milvus.{NAMESPACE}.svc.cluster.local:19530/healthz"
+PODS = f"/api/v1/namespaces/{NAMESPACE}/pods"
+
+
+class Backend(LocalHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.reply(json.dumps({"path": self.path}).encode())
+
+
+def _world() -> list[JsonObject]:
+    def pod(name: str, app: str, sidecar: bool) -> JsonObject:
+        containers = [{"name": "server", "image": "example/server:1"}]
+        if sidecar:
+            containers.append({"name": "istio-proxy", "image": "example/proxyv2:2.6"})
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": app}},
+            "spec": {"containers": containers},
+        }
+
+    def service(name: str, app: str) -> JsonObject:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"selector": {"app": app}, "ports": [{"port": 80}]},
+        }
+
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": NAMESPACE, "labels": {"maistra.io/member-of": "istio-system"}},
+        },
+        {
+            "apiVersion": "maistra.io/v2",
+            "kind": "ServiceMeshControlPlane",
+            "metadata": {"name": "mesh", "namespace": "istio-system"},
+            "spec": {"version": "v2.6", "security": {"dataPlane": {"mtls": True}}},
+        },
+        pod("model-0", "model", sidecar=True),
+        service("mistral-24b-quantized-predictor", "model"),
+        pod("milvus-0", "milvus", sidecar=False),
+        service("milvus", "milvus"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def node(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
+    apply_documents(kube, load_documents(CRDS))
+    apply_documents(kube, _world())
+    endpoints = control_plane.state / ENDPOINTS_FILE
+    endpoints.parent.mkdir(parents=True, exist_ok=True)
+    with local_http(Backend) as port:
+        url = f"http://127.0.0.1:{port}"
+        endpoints.write_text(json.dumps({"services": {"llm": url, "milvus": url}}))
+        process = StandIns(control_plane.state, ROOT)
+        process.start()
+        try:
+            assert eventually(lambda: probe.runs_containers(kube) is None), process.tail()
+            yield process
+        finally:
+            process.stop()
+            endpoints.unlink(missing_ok=True)
+
+
+def eventually(read: Callable[[], Any], timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def a_pod(kube: Kube, name: str, command: list[str], sidecar: bool = False) -> JsonObject:
+    """A pod as the engine's probe asks for a node: its label, and no node kwok manages."""
+    containers: list[JsonObject] = [{"name": "main", "image": "example/curl:1", "command": command}]
+    if sidecar:
+        containers.append({"name": "istio-proxy", "image": "example/proxyv2:2.6"})
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"stagecheck.io/probe": "t"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": containers,
+            "affinity": probe.away_from(probe.simulated_nodes(kube)),
+        },
+    }
+    return kube.create(PODS, body)
+
+
+def ended(kube: Kube, name: str) -> JsonObject:
+    """The pod once its main container has terminated."""
+
+    def read() -> JsonObject | None:
+        pod = kube.get(f"{PODS}/{name}")
+        states = {s["name"]: s["state"] for s in pod["status"].get("containerStatuses") or []}
+        return pod if "terminated" in states.get("main", {}) else None
+
+    pod = eventually(read)
+    assert pod, kube.get(f"{PODS}/{name}")
+    return pod
+
+
+def main_state(pod: JsonObject) -> JsonObject:
+    (found,) = [s for s in pod["status"]["containerStatuses"] if s["name"] == "main"]
+    return dict(found["state"])
+
+
+CURL = ["sh", "-c", "curl -sS -o /dev/null -w 'http=%{http_code}\\n' \"$0\"; echo exit=$?"]
+
+
+def test_the_node_registers_ready_with_a_lease_and_runs_containers(
+    node: StandIns, kube: Kube
+) -> None:
+    found = kube.get(f"/api/v1/nodes/{NODE_NAME}")
+    assert "kwok.x-k8s.io/node" not in (found["metadata"].get("annotations") or {})
+    ready = next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "KubeletReady")
+    lease = kube.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE_NAME}")
+    assert lease["spec"]["holderIdentity"] == NODE_NAME
+    assert probe.runs_containers(kube) is None
+
+
+def test_a_pod_runs_its_command_and_the_api_server_serves_its_log(
+    node: StandIns, kube: Kube
+) -> None:
+    a_pod(kube, "says-hello", ["sh", "-c", "echo hello; echo trouble >&2; exit 3"])
+    pod = ended(kube, "says-hello")
+    assert pod["spec"]["nodeName"] == NODE_NAME  # placed there by the real scheduler
+    state = main_state(pod)["terminated"]
+    assert (state["exitCode"], state["reason"]) == (3, "Error")
+    assert pod["status"]["phase"] == "Failed"
+    log = kube.get_text(f"{PODS}/says-hello/log", {"container": "main"})
+    assert log.splitlines() == ["hello", "trouble"]
+
+
+def test_a_pod_whose_command_exits_0_succeeds(node: StandIns, kube: Kube) -> None:
+    a_pod(kube, "quiet", ["sh", "-c", "true"])
+    pod = eventually(lambda: kube.get(f"{PODS}/quiet")["status"].get("phase") == "Succeeded")
+    assert pod, kube.get(f"{PODS}/quiet")["status"]
+    state = main_state(kube.get(f"{PODS}/quiet"))["terminated"]
+    assert (state["exitCode"], state["reason"]) == (0, "Completed")
+
+
+def test_a_command_cannot_write_outside_its_pods_folder(node: StandIns, kube: Kube) -> None:
+    # a folder this test may write (the checkout), not under /tmp (a pod's /tmp is its own)
+    outside = ROOT / f".written-by-a-pod-{uuid.uuid4().hex[:8]}"
+    a_pod(kube, "writer", ["sh", "-c", f"echo x > {outside}; echo inside > here; cat here"])
+    pod = ended(kube, "writer")
+    assert not outside.exists()
+    assert main_state(pod)["terminated"]["exitCode"] == 0  # the last command, inside, worked
+    log = kube.get_text(f"{PODS}/writer/log")
+    outside.unlink(missing_ok=True)
+    assert "Read-only file system" in log and "inside" in log
+
+
+def test_a_pod_with_a_sidecar_passes_the_gate_to_a_strict_mesh_service(
+    node: StandIns, kube: Kube
+) -> None:
+    a_pod(kube, "with-sidecar", [*CURL, MODEL], sidecar=True)
+    pod = ended(kube, "with-sidecar")
+    log = kube.get_text(f"{PODS}/with-sidecar/log", {"container": "main"})
+    assert log.splitlines() == ["http=200", "exit=0"], log
+    assert pod["status"]["phase"] == "Running"  # the sidecar keeps a finished pod running
+
+
+def test_a_pod_without_a_sidecar_is_reset_by_a_strict_mesh_service(
+    node: StandIns, kube: Kube
+) -> None:
+    a_pod(kube, "no-sidecar", [*CURL, MODEL])
+    ended(kube, "no-sidecar")
+    log = kube.get_text(f"{PODS}/no-sidecar/log")
+    verdict = probe.read_verdict(log, kube.get(f"{PODS}/no-sidecar"))
+    assert verdict.curl_exit in (52, 56), log
+    assert not verdict.sidecar and not verdict.reached
+
+
+def test_a_service_outside_the_mesh_answers_without_a_sidecar(node: StandIns, kube: Kube) -> None:
+    a_pod(kube, "to-milvus", [*CURL, MILVUS])
+    ended(kube, "to-milvus")
+    log = kube.get_text(f"{PODS}/to-milvus/log")
+    assert log.splitlines() == ["http=200", "exit=0"], log
+
+
+def test_the_worlds_pods_never_land_on_the_node(node: StandIns, kube: Kube) -> None:
+    """Without the probe's label a pod that may go only there stays unschedulable."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "world-pod", "namespace": NAMESPACE},
+        "spec": {
+            "containers": [{"name": "main", "image": "example/app:1"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": [NODE_NAME]}
+                            ]}
+                        ]
+                    }
+                }
+            },
+        },
+    }  # fmt: skip
+    kube.create(PODS, body)
+
+    def unschedulable() -> bool:
+        conditions = kube.get(f"{PODS}/world-pod")["status"].get("conditions") or []
+        return any(c["type"] == "PodScheduled" and c["status"] == "False" for c in conditions)
+
+    assert eventually(unschedulable)
+    assert not kube.get(f"{PODS}/world-pod")["spec"].get("nodeName")
+
+
+def test_a_deleted_pod_is_stopped_and_gone(node: StandIns, kube: Kube) -> None:
+    a_pod(kube, "sleeper", ["sh", "-c", "sleep 600"])
+    assert eventually(lambda: kube.get(f"{PODS}/sleeper")["status"].get("phase") == "Running")
+    kube.delete(f"{PODS}/sleeper")
+    assert eventually(lambda: kube.get_or_none(f"{PODS}/sleeper") is None)
+
+
+def test_the_llama_stack_gate_resets_calls_while_its_pods_have_no_sidecar(
+    node: StandIns, kube: Kube, control_plane: ControlPlane
+) -> None:
+    """The gate the data plane's Llama Stack calls through (its pods, app=llama-stack in
+    private-ai-demo, have no istio-proxy here: none, or the session world's plain ones)."""
+    gate = gate_urls(control_plane.state)["private-ai-demo/app=llama-stack"]
+    with httpx.Client(proxy=gate, timeout=10) as client:
+        with pytest.raises(httpx.TransportError):
+            client.get(MODEL)
+        assert client.get(MILVUS).status_code == 200
+
+
+def test_a_workloads_gate_follows_its_pods_sidecar(
+    node: StandIns, kube: Kube, tmp_path: Path
+) -> None:
+    """A gate bound to pods by label decides by their spec at each pass: a pod with
+    istio-proxy passes, and once every such pod is gone the same caller is reset."""
+    (tmp_path / ENDPOINTS_FILE).parent.mkdir(parents=True)
+    with local_http(Backend) as port:
+        (tmp_path / ENDPOINTS_FILE).write_text(
+            json.dumps({"services": {"llm": f"http://127.0.0.1:{port}"}})
+        )
+        caller = Workload(NAMESPACE, "app=caller")
+        gate = MeshGateStandin((caller,))
+        ctx = Context(kube, Discovery(kube), tmp_path, BACKENDS)
+        gate.start(ctx)
+        try:
+            url = gate_urls(tmp_path)[caller.key]
+            caller_pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "caller-0", "namespace": NAMESPACE,
+                             "labels": {"app": "caller"}},
+                "spec": {"containers": [{"name": "app", "image": "example/app:1"},
+                                        {"name": "istio-proxy", "image": "example/proxyv2:2.6"}]},
+            }  # fmt: skip
+            kube.create(PODS, caller_pod)
+            gate.reconcile(ctx)
+            with httpx.Client(proxy=url, timeout=10) as client:
+                assert client.get(MODEL).json() == {"path": "/v1/models"}
+                kube.delete(f"{PODS}/caller-0", grace_period_s=0)
+                assert eventually(lambda: kube.get_or_none(f"{PODS}/caller-0") is None)
+                gate.reconcile(ctx)
+                with pytest.raises(httpx.TransportError):
+                    client.get(MODEL)
+        finally:
+            gate.stop()
+
+
+def test_a_restarted_gate_keeps_the_port_the_data_plane_was_given(
+    node: StandIns, control_plane: ControlPlane
+) -> None:
+    before = gate_urls(control_plane.state)
+    node.stop()
+    node.start()
+    assert gate_urls(control_plane.state) == before
+    with httpx.Client(proxy=before["private-ai-demo/app=llama-stack"], timeout=10) as client:
+        assert client.get(MILVUS).status_code == 200
+
+
+def test_a_settled_node_writes_nothing(node: StandIns, kube: Kube) -> None:
+    node.await_settled()
+    node.await_settled()
