@@ -212,7 +212,7 @@ def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, 
         with suppress(KubeApiError):  # already gone
             kube.delete(f"{path}/{name}")
     verdict = read_verdict(log, finished)
-    workload_sidecar = SIDECAR in container_names(deployment["spec"]["template"])
+    workload_sidecar = _pods_have_sidecar(kube, namespace, deployment)
     observation = judge(workload, url, verdict, workload_sidecar)
     if not observation.ok:
         raise StepFailure(
@@ -222,6 +222,17 @@ def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, 
             evidence=[Evidence("probe log", log), Evidence("probe pod", str(finished["spec"]))],
         )
     return observation.actual
+
+
+def _pods_have_sidecar(kube: Kube, namespace: str, deployment: JsonObject) -> bool:
+    """Whether the workload's running pods have the sidecar: an injecting webhook adds it at
+    admission, so the Deployment's template never shows it."""
+    labels = (deployment["spec"].get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    if not selector:
+        return SIDECAR in container_names(deployment["spec"]["template"])
+    pods = kube.get(f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": selector})["items"]
+    return any(SIDECAR in container_names(pod) for pod in pods)
 
 
 def _await_probe(kube: Kube, path: str) -> tuple[JsonObject, str]:

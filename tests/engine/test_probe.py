@@ -3,6 +3,7 @@ stand-in node (tests/sandbox/test_node_standin.py, tests/sandbox/test_stage2.py)
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -125,3 +126,26 @@ def test_the_probe_script_run_here_with_real_curl_reads_back_its_verdict() -> No
     assert seen["closed"].curl_exit == 7 and seen["closed"].http_status is None
     assert "Failed to connect" in seen["closed"].curl_error
     assert not probe.judge("llama-stack", "u", seen["closed"], False).ok
+
+
+def test_the_workloads_sidecar_is_read_from_its_pods_not_its_template(kube: Any) -> None:
+    """An injecting webhook adds istio-proxy at admission: the template never has it."""
+    namespace = "probe-sidecar"
+    kube.apply(f"/api/v1/namespaces/{namespace}", {"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": namespace}})  # fmt: skip
+    assert not probe._pods_have_sidecar(kube, namespace, DEPLOYMENT)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "llama-stack-1", "labels": {"app": "llama-stack"}},
+        "spec": {
+            "nodeName": "nowhere",
+            "containers": [{"name": "app", "image": "a"}, {"name": "istio-proxy", "image": "p"}],
+        },
+    }
+    deadline = time.monotonic() + 15
+    while kube.get_or_none(f"/api/v1/namespaces/{namespace}/serviceaccounts/default") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    kube.create(f"/api/v1/namespaces/{namespace}/pods", pod)
+    assert probe._pods_have_sidecar(kube, namespace, DEPLOYMENT)
