@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -226,3 +227,13 @@ def summary_of(output: str) -> list[str]:
     assert start is not None, output[-3000:]
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("reports: "))
     return [without_timings(line) for line in lines[start:end]]
+
+
+def eventually(read: Callable[[], Any], timeout_s: float = 30.0, interval_s: float = 0.2) -> Any:
+    """``read()`` until it gives a true value or the time is up; its last value either way."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval_s)

@@ -256,7 +256,7 @@ class ControlPlane:
             port = int(self.ports_file.read_text().split()[index])
         except (OSError, ValueError, IndexError):
             return Health(False, f"not started: no {pid_file.name} or ports in {self.state}")
-        if not _alive(pid):
+        if not alive(pid):
             return Health(False, f"its process {pid} is gone", log)
         url = f"{scheme}://127.0.0.1:{port}{path}"
         try:
@@ -337,7 +337,7 @@ def free_ports(count: int) -> list[int]:
 def _await_exit(pids: list[int], timeout: float) -> None:
     """Wait for the processes to end; kill what is still there after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while (alive := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+    while (alive := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in alive:
         with suppress(ProcessLookupError):
@@ -357,7 +357,8 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie child counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +17,7 @@ from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.standins.mesh_injector import InjectorConfig, inject_required
 from stagecheck.sandbox.standins.process import StandIns
 from stagecheck.sandbox.world import apply_documents, load_documents
-from tests.support import ROOT
+from tests.support import ROOT, eventually
 
 CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
 MESH = "mesh-test-system"
@@ -78,15 +77,6 @@ def mesh(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
     finally:
         process.stop()
         kube.delete(WEBHOOK_PATH)  # no webhook answers any more: later tests create pods
-
-
-def eventually(read: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = read()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def _condition(obj: JsonObject, type_: str) -> JsonObject:

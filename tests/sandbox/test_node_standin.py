@@ -6,11 +6,9 @@ from a pod without istio-proxy (OSSM 2.x ``security.dataPlane.mtls``), nothing e
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +23,7 @@ from stagecheck.sandbox.standins.node import NODE_NAME
 from stagecheck.sandbox.standins.process import StandIns
 from stagecheck.sandbox.standins.runner import BACKENDS
 from stagecheck.sandbox.world import apply_documents, load_documents
-from tests.support import ROOT, LocalHandler, local_http
+from tests.support import ROOT, LocalHandler, eventually, local_http
 
 CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
 NAMESPACE = "node-test"
@@ -96,15 +94,6 @@ def node(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
         finally:
             process.stop()
             endpoints.unlink(missing_ok=True)
-
-
-def eventually(read: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = read()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def a_pod(kube: Kube, name: str, command: list[str], sidecar: bool = False) -> JsonObject:

@@ -20,6 +20,7 @@ from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.standins.process import StandIns
 from stagecheck.sandbox.world import apply_documents, load_documents
+from tests import support
 from tests.support import ROOT, LocalHandler, local_http
 
 CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
@@ -98,12 +99,7 @@ def _record_data_plane(state: Path, services: dict[str, str]) -> None:
 
 
 def eventually(read: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = read()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+    return support.eventually(read, timeout_s, 0.05)
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str, str]]:

@@ -25,6 +25,7 @@ from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.standins.process import StandIns
 from stagecheck.sandbox.world import apply_documents, load_documents
+from tests import support
 from tests.support import ROOT, LocalHandler, local_http
 
 CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
@@ -176,12 +177,7 @@ def _lists(kube: Kube, path: str) -> bool:
 
 
 def eventually(read: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = read()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
+    return support.eventually(read, timeout_s, 0.2)
 
 
 def _secret(name: str, secret_key: str) -> dict[str, Any]:

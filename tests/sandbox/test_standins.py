@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.standins.process import StandIns
 from stagecheck.sandbox.world import apply_documents, load_documents
-from tests.support import ROOT
+from tests.support import ROOT, eventually
 
 CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
 NAMESPACE = "standins-test"
@@ -33,15 +33,6 @@ def standins(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
         yield process
     finally:
         process.stop()
-
-
-def eventually(read: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = read()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def test_a_claim_without_a_class_is_bound_by_the_pv_controller(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stagecheck.errors import StagecheckError
+from stagecheck.sandbox.controlplane import alive
 from stagecheck.sandbox.health import Health
 from stagecheck.sandbox.standins.runner import HEARTBEAT, PASS_INTERVAL_S
 
@@ -123,9 +124,9 @@ class StandIns:
         except ProcessLookupError:
             return False
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        if alive(pid):
             os.killpg(pid, signal.SIGKILL)
         return True
 
@@ -134,7 +135,7 @@ class StandIns:
             pid = int(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
     def tail(self) -> str:
         try:
@@ -153,17 +154,3 @@ class StandIns:
 
     def _pass_number(self) -> int:
         return int((self._record() or {}).get("pass") or 0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie of ours is dead
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
