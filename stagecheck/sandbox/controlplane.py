@@ -337,9 +337,9 @@ def free_ports(count: int) -> list[int]:
 def _await_exit(pids: list[int], timeout: float) -> None:
     """Wait for the processes to end; kill what is still there after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while (alive := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
+    while (running := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for pid in alive:
+    for pid in running:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
