@@ -321,13 +321,10 @@ def test_the_seed_incident_says_why_the_model_is_not_usable(seed_fault: Run) -> 
     assert result.outcome == "failed"
     for fragment in [
         "expected model smollm2-135m registered and answering",
+        # The model's answer fails for real: the mesh gate resets the calls of a Llama Stack
+        # whose pod the webhook left without a sidecar (no wiring fault makes it fail).
         "is listed, but a completion through it fails",
-        # From the server's own /v1/providers where it answers (remote::vllm health: GET
-        # <url>/health, refused), else from the operator's copy in the LLSD's status.
-        "its inference provider vllm reports 'Error",
-        "/v1/providers",
-        "Llama Stack cannot reach the model server",
-        "has no istio-proxy sidecar, so the mesh rejects its calls",
+        "has no istio-proxy sidecar, so the mesh rejects its calls to the mTLS-only model",
     ]:
         assert fragment in result.message, result.message
     assert seed_fault.result("A question is answered from ingested documents").outcome == "failed"
