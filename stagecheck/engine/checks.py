@@ -7,6 +7,7 @@ terminal states) and nothing about HTTP, waiting or pytest.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -29,6 +30,13 @@ TERMINAL_WAITING_REASONS = frozenset(
     }
 )
 # Condition reasons operators use to say a resource failed rather than is still progressing.
+# A False condition saying a server refused the credentials it was given: the keys will not
+# change by waiting (DSPO's ObjectStoreAvailable carries the S3 error text, controllers/storage.go).
+CREDENTIALS_REFUSED = re.compile(
+    r"SignatureDoesNotMatch|InvalidAccessKeyId|signature we calculated does not match|"
+    r"Access Key Id you provided does not exist|AccessDenied|Access Denied",
+    re.IGNORECASE,
+)
 TERMINAL_CONDITION_REASONS = (
     frozenset(
         {
@@ -186,11 +194,23 @@ def condition_is(obj: JsonObject | None, type_: str, status: str) -> Observation
     if str(cond.get("status")) == status:
         return Observation.passed(describe_condition(cond))
     reason = cond.get("reason")
+    terminal = f"reason {reason}" if reason in TERMINAL_CONDITION_REASONS else None
+    refused = next(
+        (
+            c
+            for c in conditions(obj)
+            if c.get("status") == "False" and CREDENTIALS_REFUSED.search(str(c.get("message")))
+        ),
+        None,
+    )
+    if refused is not None and terminal is None:
+        terminal = f"condition {refused.get('type')}: the credentials were refused"
     return Observation(
         ok=False,
         actual=describe_condition(cond),
         since=parse_time(cond.get("lastTransitionTime")),
-        terminal=f"reason {reason}" if reason in TERMINAL_CONDITION_REASONS else None,
+        cause=describe_condition(refused) if refused is not None else None,
+        terminal=terminal,
     )
 
 

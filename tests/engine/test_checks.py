@@ -91,3 +91,40 @@ def test_a_pod_is_judged_again_only_when_its_version_changes() -> None:
     assert not pod_is_ready(pod)
     pod["metadata"]["resourceVersion"] = "8"  # as the API server writes a change
     assert pod_is_ready(pod)
+
+
+def _dspa(store_message: str) -> dict[str, object]:
+    """A DSPA as DSPO v2.17 writes it when its own StatObject fails (controllers/storage.go)."""
+    return {
+        "status": {
+            "conditions": [
+                {"type": "ObjectStoreAvailable", "status": "False", "reason": "FailingToDeploy",
+                 "message": store_message},
+                {"type": "Ready", "status": "False", "reason": "MinimumReplicasAvailable",
+                 "message": store_message},
+            ]
+        }
+    }  # fmt: skip
+
+
+def test_a_refused_object_store_key_ends_a_readiness_wait_at_once() -> None:
+    refused = checks.condition_is(
+        _dspa(
+            "Could not connect to (minio.minio.svc.cluster.local:9000), Error: The request "
+            "signature we calculated does not match the signature you provided."
+        ),
+        "Ready",
+        "True",
+    )
+    assert refused.terminal == "condition ObjectStoreAvailable: the credentials were refused"
+    assert refused.cause is not None and "ObjectStoreAvailable" in refused.cause
+
+
+def test_an_object_store_not_answering_yet_is_waited_for() -> None:
+    """DSPO uses FailingToDeploy for transient connection errors too: no early end."""
+    waiting = checks.condition_is(
+        _dspa("Could not connect to (minio:9000), Error: dial tcp: connection refused"),
+        "Ready",
+        "True",
+    )
+    assert waiting.terminal is None
