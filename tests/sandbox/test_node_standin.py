@@ -169,8 +169,9 @@ def test_a_pod_whose_command_exits_0_succeeds(node: StandIns, kube: Kube) -> Non
 
 
 def test_a_command_cannot_write_outside_its_pods_folder(node: StandIns, kube: Kube) -> None:
-    # a folder this test may write (the checkout), not under /tmp (a pod's /tmp is its own)
-    outside = ROOT / f".written-by-a-pod-{uuid.uuid4().hex[:8]}"
+    # A folder this test may write and that is not under /tmp (a pod's /tmp is its own, so a
+    # checkout below /tmp, as CI's clone, is not even visible there): the user's home.
+    outside = Path.home() / f".stagecheck-written-by-a-pod-{uuid.uuid4().hex[:8]}"
     a_pod(kube, "writer", ["sh", "-c", f"echo x > {outside}; echo inside > here; cat here"])
     pod = ended(kube, "writer")
     assert not outside.exists()
