@@ -9,7 +9,7 @@ import pytest
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.world import apply_documents, load_documents
-from tests.support import ROOT
+from tests.support import ROOT, client_of, own_plane
 
 # Vocabulary features are run by the tests in a sub-process (as users run them), never
 # collected as tests of this suite.
@@ -20,21 +20,14 @@ WORLD = ROOT / "tests" / "features" / "kubernetes" / "world.yaml"
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(ROOT, tmp_path_factory.mktemp("control-plane"), name="stagecheck-tests")
-    plane.up()
-    try:
+    with own_plane(tmp_path_factory, "tests") as plane:
         yield plane
-    finally:
-        plane.down()
 
 
 @pytest.fixture(scope="session")
 def kube(control_plane: ControlPlane) -> Iterator[Kube]:
-    client = control_plane.connect()
-    try:
+    with client_of(control_plane) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,27 @@ def _read_junit(path: Path) -> dict[str, ScenarioResult]:
     return found
 
 
+@contextmanager
+def own_plane(tmp_path_factory: Any, name: str) -> Iterator[ControlPlane]:
+    """A control plane of a test directory's own, stopped when the directory is done: objects and
+    CRDs one directory installs are never seen by another's tests."""
+    plane = ControlPlane(ROOT, tmp_path_factory.mktemp(name), name=f"stagecheck-{name}")
+    plane.up()
+    try:
+        yield plane
+    finally:
+        plane.down()
+
+
+@contextmanager
+def client_of(plane: ControlPlane) -> Iterator[Kube]:
+    client = plane.connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def two_context_kubeconfig(plane: ControlPlane, path: Path) -> tuple[Path, str]:
     """The plane's kubeconfig plus a dead 'elsewhere' context that is the current one."""
     config = yaml.safe_load(plane.kubeconfig.read_text())

@@ -36,12 +36,16 @@ def provider(api: str, provider_id: str, health: dict[str, str]) -> dict[str, An
 
 
 def server(kind: str, name: str, ns: str, providers: list[dict[str, Any]]) -> dict[str, Any]:
-    group = "llamastack.io/v1alpha1" if kind == "LlamaStackDistribution" else "ogx.io/v1beta1"
+    # Each kind's spec as its CRD declares it (OGXServer has no replicas and no server block).
+    if kind == "LlamaStackDistribution":
+        group, spec = "llamastack.io/v1alpha1", {"replicas": 1, "server": {"distribution": {"name": "rh-dev"}}}
+    else:
+        group, spec = "ogx.io/v1beta1", {"distribution": {"name": "rh-dev"}}
     return {
         "apiVersion": group,
         "kind": kind,
         "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": 1, "server": {"distribution": {"name": "rh-dev"}}},
+        "spec": spec,
         "status": {
             "phase": "Ready",
             "distributionConfig": {"activeDistribution": "rh-dev", "providers": providers},
@@ -63,8 +67,7 @@ class ProvidersServer(LocalHandler):
 
 
 @pytest.fixture(scope="module")
-def cluster(stage_kinds: Kube, world: Kube) -> Kube:
-    """world: the test world's CRD for OGXServer (ogx.io/v1beta1)."""
+def cluster(stage_kinds: Kube) -> Kube:
     apply(stage_kinds, [
         namespace(FAILING), namespace(UNCHECKED), namespace(OGX),
         server("LlamaStackDistribution", "llama-stack", FAILING,
@@ -73,7 +76,8 @@ def cluster(stage_kinds: Kube, world: Kube) -> Kube:
         server("LlamaStackDistribution", "llama-stack", UNCHECKED,
                [provider("inference", "vllm", {"status": "Not Implemented",
                                                "message": "Provider does not implement health check"})]),
-        server("OGXServer", "ogx", OGX, [provider("inference", "vllm", {"status": "OK"})]),
+        server("OGXServer", "ogx", OGX,
+               [provider("inference", "vllm", {"status": "OK", "message": ""})]),
         deployment(OGX, "ogx", {"app.kubernetes.io/instance": "ogx"}, {},
                    owner="OGXServer.ogx.io/ogx"),
     ])  # fmt: skip

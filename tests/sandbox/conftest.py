@@ -10,23 +10,16 @@ import pytest
 
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import ControlPlane
-from tests.support import ROOT
+from tests.support import client_of, own_plane
 
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(ROOT, tmp_path_factory.mktemp("sandbox-plane"), name="stagecheck-sb")
-    plane.up()
-    try:
+    with own_plane(tmp_path_factory, "sb") as plane:
         yield plane
-    finally:
-        plane.down()
 
 
 @pytest.fixture(scope="session")
 def kube(control_plane: ControlPlane) -> Iterator[Kube]:
-    client = control_plane.connect()
-    try:
+    with client_of(control_plane) as client:
         yield client
-    finally:
-        client.close()
