@@ -36,6 +36,7 @@ from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.engine.provision import Planned
 from stagecheck.errors import CannotRunHere, ConfigError, StagecheckError
 from stagecheck.kube.kubeconfig import ClusterAccess, load_access
+from stagecheck.redaction import redact_text
 from stagecheck.retries import (
     ATTEMPT,
     FLAKY_TAG,
@@ -242,6 +243,7 @@ def pytest_bdd_step_error(
 
 
 def _attach(item: pytest.Item, evidence: Evidence) -> None:
+    evidence = dataclasses.replace(evidence, text=redact_text(evidence.text))
     if evidence.media_type == "text/plain":  # whole objects go to the report, not the terminal
         item.add_report_section("call", f"evidence: {evidence.name}", evidence.text)
     try:
@@ -491,4 +493,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ):
         step = item.stash.get(FAILED_STEP, "")
         report.longrepr = f"{step}\n{excinfo.value}" if step else str(excinfo.value)
+    _redact_report(report)
     return report
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    """What the terminal, JUnit and a pytest-xdist controller get of a phase, with known
+    secrets and credential shapes cut out: the traceback in any --tb style (--tb=long shows
+    the step's arguments), the captured output and logs."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        report.longrepr = (*longrepr[:2], redact_text(longrepr[2]))
+    elif longrepr is not None:
+        text = str(longrepr)
+        clean = redact_text(text)
+        if clean != text:  # a plain string then: pytest prints and serialises it as is
+            report.longrepr = clean
+    report.sections = [(title, redact_text(content)) for title, content in report.sections]

@@ -13,9 +13,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from stagecheck.engine.match import partial_mismatches
+from stagecheck.engine.match import Mismatch, partial_mismatches
 from stagecheck.engine.outcome import Observation, parse_time
 from stagecheck.kube.client import JsonObject
+from stagecheck.redaction import redact_fields, sensitive_path
 
 # Container waiting reasons after which waiting longer will not help.
 TERMINAL_WAITING_REASONS = frozenset(
@@ -311,9 +312,19 @@ def matches(obj: JsonObject | None, expected: Any) -> Observation:
     mismatches = partial_mismatches(expected, obj)
     if not mismatches:
         return Observation.passed("all written fields match")
-    shown = "; ".join(str(m) for m in mismatches[:5])
+    shown = "; ".join(_shown(m, obj.get("kind")) for m in mismatches[:5])
     more = f" (and {len(mismatches) - 5} more)" if len(mismatches) > 5 else ""
     return Observation(ok=False, actual=shown + more)
+
+
+def _shown(mismatch: Mismatch, kind: str | None) -> str:
+    """A mismatch as a message may show it: a field that holds secrets or configuration
+    (Secret or ConfigMap data, env, args) says that it differs, never what either side holds."""
+    if sensitive_path(kind, mismatch.path):
+        how = "absent" if mismatch.note == "field absent" else "differs from the value written"
+        return f"{mismatch.path}: {how} (values of this field are not shown)"
+    expected, actual = redact_fields(mismatch.expected), redact_fields(mismatch.actual)
+    return str(replace(mismatch, expected=expected, actual=actual))
 
 
 def _pods_cause(pods: list[JsonObject], owner: JsonObject | None) -> tuple[str | None, str | None]:

@@ -25,7 +25,7 @@ from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
-from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind
+from stagecheck.errors import ConfigError, KubeApiError, SpecificationError, UnknownKind
 from stagecheck.kube.client import JsonObject
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ class LlamaStack:
 def stage_model(target: Target) -> str:
     model = target.vars.get("model")
     if not model:
-        raise StagecheckError(
+        raise ConfigError(
             f"{target.describe()} names no stage model: set [targets.{target.name}.vars] "
             'model = "<served model id>" in stagecheck.toml'
             + (
@@ -501,24 +501,24 @@ class RagExchange:
 def documents_in(folder: Path) -> dict[str, str]:
     """The text files of a folder (.txt, .md), by file name."""
     if not folder.is_dir():
-        raise StagecheckError(f"{folder} is not a folder of documents")
+        raise SpecificationError(f"{folder} is not a folder of documents")
     found = {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.suffix in (".txt", ".md")}
     if not found:
-        raise StagecheckError(f"{folder} holds no .txt or .md document")
+        raise SpecificationError(f"{folder} holds no .txt or .md document")
     return found
 
 
 def documents_from_table(table: list[list[str]]) -> dict[str, str]:
     header, *rows = table
     if [h.strip().lower() for h in header[:2]] != ["name", "text"]:
-        raise StagecheckError("the documents table needs the columns: | name | text |")
+        raise SpecificationError("the documents table needs the columns: | name | text |")
     return {row[0]: row[1] for row in rows}
 
 
 def rag_store(stack: LlamaStack, target: Target, documents: dict[str, str]) -> RagExchange:
     embedding = target.vars.get("embedding_model")
     if not embedding:
-        raise StagecheckError(
+        raise ConfigError(
             f"{target.describe()} names no embedding model: set [targets.{target.name}.vars] "
             'embedding_model = "<provider/model>" in stagecheck.toml'
         )

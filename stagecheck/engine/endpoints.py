@@ -35,23 +35,23 @@ import httpx
 
 from stagecheck.config import PORT_FORWARD, Target
 from stagecheck.engine.checks import pod_is_ready
-from stagecheck.errors import StagecheckError, UnknownKind
+from stagecheck.errors import EndpointError, PortForwardError, StagecheckError, UnknownKind
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
-from stagecheck.kube.portforward import PortForward, PortForwardError
+from stagecheck.kube.portforward import PortForward
+from stagecheck.redaction import remember
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 TOKEN_SECONDS = 600  # a TokenRequest's lifetime: long enough for one run
-
-
-class EndpointError(StagecheckError):
-    """A service the feature needs cannot be located or does not answer."""
 
 
 @dataclass(frozen=True)
 class BearerToken:
     value: str = field(repr=False)  # never printed
     origin: str  # for messages: "a TokenRequest for ServiceAccount ns/name"
+
+    def __post_init__(self) -> None:
+        remember(self.value)
 
     def header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.value}"}

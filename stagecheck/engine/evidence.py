@@ -1,15 +1,12 @@
 """Evidence for a red step: the object as YAML, its recent events, the pods that belong to it.
 
-Everything passes through ``redact`` first: Secret values, credential-looking environment
-values and last-applied annotations never reach a report.
+Every object passes through ``stagecheck.redaction.redact_object`` first (Secret and ConfigMap
+values, every env and args value, known secrets and credential shapes): see that module.
 """
 
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Iterable
-from typing import Any
 
 import yaml
 
@@ -17,45 +14,10 @@ from stagecheck.engine.checks import pod_summary
 from stagecheck.engine.outcome import Evidence
 from stagecheck.errors import KubeApiError
 from stagecheck.kube.client import JsonObject, Kube
+from stagecheck.redaction import redact_object
 
-REDACTED = "<redacted>"
-SENSITIVE_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 MAX_EVENTS = 15
 MAX_PODS = 10
-
-
-def redact(obj: JsonObject) -> JsonObject:
-    """A copy safe to show: no secret data, no managed fields, no credential-like env values."""
-    clean = copy.deepcopy(obj)
-    meta = clean.get("metadata", {})
-    meta.pop("managedFields", None)
-    annotations = meta.get("annotations") or {}
-    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
-        annotations["kubectl.kubernetes.io/last-applied-configuration"] = REDACTED
-    if clean.get("kind") == "Secret":
-        for field in ("data", "stringData"):
-            if isinstance(clean.get(field), dict):
-                clean[field] = {k: REDACTED for k in clean[field]}
-    for container in _containers(clean):
-        for env in container.get("env") or []:
-            if "value" in env and SENSITIVE_NAME.search(str(env.get("name", ""))):
-                env["value"] = REDACTED
-    return clean
-
-
-def _containers(obj: JsonObject) -> Iterable[JsonObject]:
-    """Containers of a pod, or of any template nested in a workload or custom resource."""
-    stack: list[Any] = [obj]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("containers", "initContainers") and isinstance(value, list):
-                    yield from (c for c in value if isinstance(c, dict))
-                else:
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
 
 
 def object_yaml(obj: JsonObject) -> Evidence:
@@ -65,7 +27,7 @@ def object_yaml(obj: JsonObject) -> Evidence:
     )
     return Evidence(
         name=f"{name}.yaml",
-        text=yaml.safe_dump(redact(obj), sort_keys=False),
+        text=yaml.safe_dump(redact_object(obj), sort_keys=False),
         media_type="application/yaml",
     )
 

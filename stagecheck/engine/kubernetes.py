@@ -19,7 +19,7 @@ from stagecheck.engine.mesh import Diagnosis
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.related import related_pods, selector_string
 from stagecheck.engine.wait import Query, Snapshot, observe
-from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind
+from stagecheck.errors import KubeApiError, SpecificationError, UnknownKind
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.kube.discovery import Discovery, ResourceType
 
@@ -103,9 +103,9 @@ class Cluster:
         try:
             expected: Any = yaml.safe_load(expected_yaml)
         except yaml.YAMLError as error:
-            raise StagecheckError(f"the partial object is not valid YAML: {error}") from None
+            raise SpecificationError(f"the partial object is not valid YAML: {error}") from None
         if not isinstance(expected, dict):
-            raise StagecheckError("the partial object must be a YAML mapping of fields to match")
+            raise SpecificationError("the partial object must be a YAML mapping of fields to match")
         ref = self.ref(kind, name, namespace)
         self._expect_object(
             ref, "the written fields to match", lambda o: checks.matches(o, expected), within

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from stagecheck.engine.durations import format_duration
+from stagecheck.errors import Category
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Evidence:
 class StepFailure(AssertionError):
     """A red step. ``str()`` is the message a stakeholder reads; evidence goes to the report."""
 
+    category: ClassVar[Category] = "product"  # the deployment is not in the stated state
     subject: str
     expected: str
     observation: Observation

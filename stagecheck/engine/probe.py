@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from stagecheck.engine.checks import condition, container_names
+from stagecheck.engine.evidence import object_yaml
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.provision import MANAGED_BY, RUN_LABEL, Planned
-from stagecheck.errors import CannotRunHere, KubeApiError, StagecheckError
+from stagecheck.errors import CannotRunHere, KubeApiError, ProbeError, StagecheckError
 from stagecheck.kube.client import JsonObject, Kube
 
 DEFAULT_IMAGE = "quay.io/curl/curl:8.11.1"
@@ -204,7 +205,7 @@ def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, 
     try:
         kube.create(path, pod)
     except StagecheckError as error:
-        raise StagecheckError(f"the probe pod for {workload} cannot be created: {error}") from None
+        raise ProbeError(f"the probe pod for {workload} cannot be created: {error}") from None
     name = pod["metadata"]["name"]
     try:
         finished, log = _await_probe(kube, f"{path}/{name}")
@@ -219,7 +220,7 @@ def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, 
             f"workload {namespace}/{workload}",
             f"to reach {url} from a probe with its service account and mesh settings",
             observation,
-            evidence=[Evidence("probe log", log), Evidence("probe pod", str(finished["spec"]))],
+            evidence=[Evidence("probe log", log), object_yaml(finished)],
         )
     return observation.actual
 
@@ -246,9 +247,9 @@ def _await_probe(kube: Kube, path: str) -> tuple[JsonObject, str]:
             return pod, log
         waiting = state.get("waiting", {}).get("reason", "")
         if waiting in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
-            raise StagecheckError(f"the probe pod cannot start: {waiting} (set var probe_image)")
+            raise ProbeError(f"the probe pod cannot start: {waiting} (set var probe_image)")
         if time.monotonic() > deadline:
-            raise StagecheckError(
+            raise ProbeError(
                 f"the probe pod did not finish in {POD_TIMEOUT_S:.0f}s (phase "
                 f"{pod.get('status', {}).get('phase')}, probe state {state or 'unknown'})"
             )

@@ -22,9 +22,17 @@ from stagecheck.config import RunOptions
 from stagecheck.engine import s3
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.kubernetes import Cluster, ObjectRef
-from stagecheck.errors import KubeApiError, StagecheckError, UnknownKind, WriteRefused
+from stagecheck.errors import (
+    KubeApiError,
+    ManifestError,
+    MissingCredential,
+    StagecheckError,
+    UnknownKind,
+    WriteRefused,
+)
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import ResourceType
+from stagecheck.redaction import remember
 
 RUN_LABEL = "stagecheck.io/run"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -52,10 +60,6 @@ class Planned(StagecheckError):
     def __init__(self, changes: list[str]) -> None:
         self.changes = changes
         super().__init__("plan only, nothing written; would " + "; ".join(changes))
-
-
-class ManifestError(StagecheckError):
-    """A manifest set that cannot be applied: its file, its object and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ class Provisioner:
         """A Secret holding the named variables; values never appear in any message."""
         missing = [k for k in keys if not values.get(k)]
         if missing:
-            raise StagecheckError(
+            raise MissingCredential(
                 f"missing credential for secret {name}: {', '.join(missing)} not set in {origin}"
             )
         namespace = self.cluster.namespace
@@ -345,7 +349,7 @@ def _apply_order(manifest: Manifest) -> int:
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a .env file (comments, blank lines and ``export`` allowed)."""
     if not path.is_file():
-        raise StagecheckError(f"{path} does not exist: copy its template and fill it in")
+        raise MissingCredential(f"{path} does not exist: copy its template and fill it in")
     values = {}
     for raw in path.read_text().splitlines():
         line = raw.strip()
@@ -353,4 +357,5 @@ def read_env_file(path: Path) -> dict[str, str]:
             continue
         key, _, value = line.removeprefix("export ").partition("=")
         values[key.strip()] = value.strip().strip("'\"")
+        remember(values[key.strip()])  # a .env holds credentials: never shown from here on
     return values

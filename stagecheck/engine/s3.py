@@ -13,7 +13,13 @@ from stagecheck.config import Target
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure, fail
-from stagecheck.errors import KubeApiError, StagecheckError
+from stagecheck.errors import (
+    CredentialError,
+    EnvironmentProblem,
+    KubeApiError,
+    SpecificationError,
+    StateError,
+)
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -43,11 +49,11 @@ def credentials_from_secret(
     try:
         secret = cluster.kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
     except KubeApiError as error:
-        raise StagecheckError(f"the S3 credentials cannot be read from {origin}: {error}") from None
+        raise CredentialError(f"the S3 credentials cannot be read from {origin}: {error}") from None
     data = secret.get("data") or {}
     missing = [f for f in (access_field, secret_field) if f not in data]
     if missing:
-        raise StagecheckError(f"{origin} has no key {', '.join(missing)} (keys: {', '.join(data)})")
+        raise StateError(f"{origin} has no key {', '.join(missing)} (keys: {', '.join(data)})")
     return Credentials(
         base64.b64decode(data[access_field]).decode(),
         base64.b64decode(data[secret_field]).decode(),
@@ -111,7 +117,7 @@ def remove_bucket(endpoint: Endpoint, credentials: Credentials, bucket: str) -> 
     try:
         client(endpoint, credentials).remove_bucket(bucket)
     except S3Error as error:  # e.g. BucketNotEmpty: something else wrote to it; keep it
-        raise StagecheckError(f"S3 bucket {bucket} was kept: {error.code}") from None
+        raise EnvironmentProblem(f"S3 bucket {bucket} was kept: {error.code}") from None
 
 
 def _failure(subject: str, expected: str, error: S3Error, credentials: Credentials) -> StepFailure:
@@ -120,8 +126,8 @@ def _failure(subject: str, expected: str, error: S3Error, credentials: Credentia
             subject,
             expected,
             f"authentication failed: {error.code}",
-            f"the keys in {credentials.origin} are not accepted by the object store "
-            f"(access key {credentials.access_key}); fix the Secret or the store's identity",
+            f"the keys in {credentials.origin} are not accepted by the object store; "
+            "fix the Secret or the store's identity",
         )
     return fail(subject, expected, f"{error.code}: {error.message}")
 
@@ -134,7 +140,7 @@ def dspa_storage(cluster: Cluster, name: str, namespace: str) -> dict[str, Any]:
     found = cluster.kube.get(dspa.object_path(name, namespace))
     storage = found.get("spec", {}).get("objectStorage", {}).get("externalStorage")
     if not storage:
-        raise StagecheckError(
+        raise SpecificationError(
             f"DataSciencePipelinesApplication {namespace}/{name} has no "
             "spec.objectStorage.externalStorage (a DSPA-managed MinIO is not checked here)"
         )

@@ -21,6 +21,7 @@ from stagecheck.config import Target
 from stagecheck.errors import (
     Conflict,
     Forbidden,
+    Invalid,
     KubeApiError,
     NotFound,
     ServerNotTrusted,
@@ -33,6 +34,7 @@ from stagecheck.kube.credentials import TokenSource
 from stagecheck.kube.kubeconfig import ClusterAccess, load_access, sandbox_not_running
 from stagecheck.kube.portforward import PortForward, tunnel_configuration
 from stagecheck.kube.tls import PemFiles, ssl_context, untrusted, untrusted_message
+from stagecheck.redaction import remember_secret_object
 
 JsonObject = dict[str, Any]
 CONNECT_TIMEOUT_S = 3.0
@@ -56,6 +58,7 @@ class WatchStream:
             for line in self._response.iter_lines():
                 if line:
                     event = json.loads(line)
+                    remember_secret_object(event.get("object"))
                     yield WatchEvent(type=event["type"], object=event["object"])
         except (httpx.TransportError, httpx.StreamError, ValueError):
             return  # aborted, or the server ended the watch: the caller decides what next
@@ -229,7 +232,9 @@ class Kube:
     def _send(self, method: str, path: str, **options: Any) -> JsonObject:
         """A request whose answer is JSON (``options`` as for ``_request``)."""
         response = self._request(method, path, **options)
-        return response.json() if response.content else {}
+        answer: JsonObject = response.json() if response.content else {}
+        remember_secret_object(answer)  # its values are cut out of everything shown
+        return answer
 
     def _request(
         self,
@@ -287,7 +292,7 @@ class Kube:
             return Forbidden(
                 *args, explanation=f"{message} (HTTP 403 on {method} {path}, {who}){advice}"
             )
-        cls = {404: NotFound, 409: Conflict}.get(response.status_code, KubeApiError)
+        cls = {404: NotFound, 409: Conflict, 422: Invalid}.get(response.status_code, KubeApiError)
         return cls(*args, causes=causes)
 
     def close(self) -> None:

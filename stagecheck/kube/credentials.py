@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from stagecheck.errors import CredentialError
+from stagecheck.redaction import REDACTED, redact_text, remember
 
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 EXEC_TIMEOUT_S = 30.0
@@ -44,6 +45,9 @@ class StaticToken:
 
     value: str = field(repr=False)
     origin: str
+
+    def __post_init__(self) -> None:
+        remember(self.value)
 
     def token(self) -> str:
         return self.value
@@ -72,6 +76,7 @@ class TokenFile:
                 stamp = (stat.st_mtime_ns, stat.st_size)
                 if stamp != self._stamp:
                     self._value, self._stamp = self.path.read_text().strip(), stamp
+                    remember(self._value)
             except OSError as error:
                 if not self._value:
                     raise CredentialError(
@@ -191,6 +196,7 @@ class ExecPlugin:
         token = status.get("token")
         if not isinstance(token, str) or not token:
             raise CredentialError(f"{self.describe()} ran {name}, whose answer has no token")
+        remember(token)
         expires = status.get("expirationTimestamp")
         if expires is None:
             return token, None
@@ -205,4 +211,4 @@ class ExecPlugin:
 def first_line(text: str | None, limit: int = 200) -> str:
     """The first non-empty line of a tool's message, with credential-like runs cut out."""
     line = next((s.strip() for s in (text or "").splitlines() if s.strip()), "")
-    return _CREDENTIAL_LIKE.sub("[redacted]", line)[:limit]
+    return redact_text(_CREDENTIAL_LIKE.sub(REDACTED, line))[:limit]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stagecheck.errors import UnknownKind
+from stagecheck.errors import MisnamedKind, UnknownKind
 from stagecheck.kube.client import Kube
 
 AGGREGATED = (
@@ -77,7 +77,8 @@ class Discovery:
         if found is None:  # a CRD may have been installed since the catalogue was read
             found = self._match(text, self.types(refresh=True))
         if found is None:
-            raise UnknownKind(self._unknown_message(text))
+            message, misnamed = self._unknown_message(text)
+            raise (MisnamedKind if misnamed else UnknownKind)(message)
         return found
 
     def match(self, text: str) -> ResourceType | None:
@@ -113,7 +114,8 @@ class Discovery:
         candidates.sort(key=lambda t: (not t.preferred, t.group != "", t.group))
         return candidates[0]
 
-    def _unknown_message(self, text: str) -> str:
+    def _unknown_message(self, text: str) -> tuple[str, bool]:
+        """Why the kind is unknown, and whether the feature misnamed a kind that is served."""
         types = self.types()
         name = text.split(".", 1)[0].lower()
         same_kind = sorted(
@@ -124,7 +126,7 @@ class Discovery:
                 f"the cluster serves no kind {text!r}: {text.split('.', 1)[0]} is served as "
                 + ", ".join(same_kind)
                 + " (is the API group in the feature right?)"
-            )
+            ), True
         spellings: dict[str, ResourceType] = {}
         for t in types:
             for spelling in (t.kind, f"{t.kind}.{t.group}" if t.group else t.kind):
@@ -139,7 +141,7 @@ class Discovery:
         return (
             f"the cluster serves no kind {text!r}{hint}. Is the operator that owns its CRD "
             "installed, and the kind spelled as in the CRD?"
-        )
+        ), bool(shown)
 
     # -- fetching ----------------------------------------------------------------------------
     def _fetch(self) -> Iterable[ResourceType]:

@@ -30,6 +30,7 @@ from stagecheck.kube.credentials import (
     TokenFile,
     TokenSource,
 )
+from stagecheck.redaction import remember
 
 # Fields a kubeconfig may hold that stagecheck cannot honour, and what to do instead.
 UNSUPPORTED_USER_FIELDS = {
@@ -358,6 +359,8 @@ class _Reader:
         data = self.string(entry, f"{key}-data", field)
         path = self.string(entry, key, field)
         if data:
+            if key == "client-key":
+                remember(data)
             try:
                 return Pem(base64.b64decode(data, validate=True), f"{key}-data of {owner}")
             except (binascii.Error, ValueError):

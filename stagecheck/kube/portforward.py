@@ -19,7 +19,7 @@ import threading
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from stagecheck.errors import StagecheckError
+from stagecheck.errors import PortForwardError
 from stagecheck.kube.kubeconfig import ClusterAccess
 from stagecheck.kube.tls import PemFiles
 
@@ -57,10 +57,6 @@ def tunnel_configuration(access: ClusterAccess, files: PemFiles) -> Configuratio
         configuration.refresh_api_key_hook = fresh_token  # type: ignore[assignment]
         fresh_token(configuration)
     return configuration
-
-
-class PortForwardError(StagecheckError):
-    """The API server or the node refused to forward the port."""
 
 
 class PortForward:

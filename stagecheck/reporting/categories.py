@@ -1,10 +1,15 @@
-"""What a red scenario is about: the deployment, the environment it ran in, or the test itself.
+"""What a red scenario is about: the deployment, the environment it ran in, the specification,
+or stagecheck itself, decided by the class of the exception that made it red.
 
-One table serves every reader. Allure's ``categories.json`` matches the same regular
-expressions against a result's message as ``classify`` does here for the status page, the
-JUnit file and the terminal, so they cannot disagree. The message is pytest's one-line form of
-the exception, ``module.Class: text``; each expression is anchored at its start and is valid
-in Python, JavaScript (Allure 3) and Java (Allure 2).
+Every class of ``stagecheck.errors`` says its category; so does the ``StepFailure`` of a red
+check; a few exceptions of pytest and pytest-bdd are named here. Anything else (a
+``KeyError``, a raw ``JSONDecodeError``) is a defect of stagecheck.
+
+One table serves every reader. The message is pytest's one-line form of the exception,
+``module.Class: text``: the expressions match its class name only, so Allure's
+``categories.json`` and ``classify`` here (the status page, JUnit, the terminal) cannot
+disagree. Each expression is valid in Python, JavaScript (Allure 3) and Java (Allure 2, which
+matches the whole message).
 """
 
 from __future__ import annotations
@@ -13,27 +18,36 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from stagecheck import errors
+from stagecheck.engine.outcome import StepFailure
+from stagecheck.errors import Category as Kind
+from stagecheck.errors import StagecheckError
+
 RED_STATUSES = ("failed", "broken")
 
-_ENVIRONMENT = "|".join(
-    [
-        r"stagecheck\.errors\.(?:TargetUnreachable|ServerNotTrusted|ConfigError|KubeconfigError"
-        r"|CredentialError|Unauthorized|Forbidden|WriteRefused)\b",
-        r"stagecheck\.errors\.(?:KubeApiError|NotFound): \S+ \S+ -> HTTP (?:401|403|429|5\d\d)\b",
-        r"stagecheck\.errors\.StagecheckError: missing credential",
-        r"_pytest\.outcomes\.Exit\b",
-        r"Failed: cleanup left changes behind",
+# Exceptions not of stagecheck's tree that a red scenario may carry.
+OTHER_CLASSES: dict[str, Kind] = {
+    "AssertionError": "product",  # an assert in a team's own step
+    "Failed": "test",  # pytest.fail() in a step: the step decided, not a check
+    "CollectError": "test",  # a feature file that cannot be read (stagecheck's collector)
+    "pytest_bdd.exceptions.StepDefinitionNotFoundError": "test",
+    "pytest_bdd.exceptions.GherkinParseError": "test",
+    "_pytest.outcomes.Exit": "environment",  # the run was stopped before the scenario ran
+}
+
+
+def class_names(kind: Kind) -> list[str]:
+    """The qualified names (as pytest prints them) of the exception classes of a category."""
+    tree: list[type[StagecheckError] | type[StepFailure]] = [
+        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, StagecheckError)
     ]
-)
-# A kind nobody serves, with no close spelling, means its operator is missing: the deployment.
-# With a close spelling or another API group it is the feature's mistake (a test defect).
-_PRODUCT = "|".join(
-    [
-        r"stagecheck\.engine\.outcome\.StepFailure\b",
-        r"AssertionError\b",
-        r"stagecheck\.errors\.UnknownKind: (?![^\n]*(?:closest served|is the API group))",
-    ]
-)
+    tree.append(StepFailure)
+    names = [f"{c.__module__}.{c.__qualname__}" for c in tree if c.category == kind]
+    return sorted(names + [name for name, k in OTHER_CLASSES.items() if k == kind])
+
+
+def _classes(kind: Kind) -> str:
+    return "(?:" + "|".join(re.escape(name) for name in class_names(kind)) + ")(?::|$)"
 
 
 @dataclass(frozen=True)
@@ -55,27 +69,35 @@ class Category:
         }
 
 
-ENVIRONMENT = Category(
-    "environment",
-    "Environment problems",
-    "The run could not check the stage: target unreachable, credentials rejected or missing, "
-    "writes refused, cleanup impossible.",
-    rf"^(?:{_ENVIRONMENT})[\s\S]*$",
-)
+_NAMED = "|".join(_classes(k) for k in ("product", "environment", "test"))
 PRODUCT = Category(
     "product",
     "Product defects",
     "The deployment is not as the stage specifies: which object, expected, actual, since, cause.",
-    rf"^(?!(?:{_ENVIRONMENT}))(?:{_PRODUCT})[\s\S]*$",
+    rf"^{_classes('product')}[\s\S]*$",
+)
+ENVIRONMENT = Category(
+    "environment",
+    "Environment problems",
+    "The run could not check the stage: target unreachable, credentials rejected or missing, "
+    "writes refused, a probe that cannot start, cleanup impossible.",
+    rf"^{_classes('environment')}[\s\S]*$",
 )
 TEST = Category(
     "test",
     "Test defects",
-    "The specification or the framework is wrong: undefined step, unreadable argument, "
-    "malformed feature, misspelled kind.",
-    rf"^(?!(?:{_ENVIRONMENT}))(?!(?:{_PRODUCT}))[\s\S]*$",
+    "The specification is wrong: undefined step, unreadable argument, malformed feature or "
+    "manifest, misspelled kind.",
+    rf"^{_classes('test')}[\s\S]*$",
 )
-CATEGORIES = (PRODUCT, ENVIRONMENT, TEST)
+STAGECHECK = Category(
+    "stagecheck",
+    "Stagecheck defects",
+    "stagecheck itself failed (an exception it did not mean to raise): report it with the "
+    "scenario's trace.",
+    rf"^(?!{_NAMED})[\s\S]*$",
+)
+CATEGORIES = (PRODUCT, ENVIRONMENT, TEST, STAGECHECK)
 
 
 def classify(status: str, message: str) -> Category | None:

@@ -35,6 +35,7 @@ from stagecheck.config import Settings
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.errors import StagecheckError
+from stagecheck.redaction import known_secrets, redact_text, remember
 from stagecheck.reporting import allure_results
 from stagecheck.reporting.environment import environment_entries
 from stagecheck.reporting.junit import write_junit
@@ -125,9 +126,13 @@ def pytest_configure(config: pytest.Config) -> None:
     _current_config = config
 
 
+@pytest.hookimpl(trylast=True)  # after every plugin has written its files
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _current_config
     _current_config = None
+    state = config.stash.get(STATE, None)
+    if state is not None and not _is_worker(config):
+        _sweep([*state.written, *([state.results_dir] if state.results_dir else [])])
 
 
 # -- collecting: one record per scenario ---------------------------------------------------------
@@ -288,7 +293,7 @@ def pytest_runtest_makereport(
         else:
             status = "broken"
         outcomes = reporting_of(item.config).outcomes
-        outcomes[(item.nodeid, call.when)] = (status, excinfo.exconly())
+        outcomes[(item.nodeid, call.when)] = (status, redact_text(excinfo.exconly()))
     return report
 
 
@@ -443,6 +448,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         state.written.append(write_stage_page(where, records, run, environment))
 
 
+def _sweep(paths: Sequence[Path]) -> None:
+    """Every report file (and every file under a report folder) with known secrets and
+    credential shapes cut out, whatever wrote it: stagecheck, allure-pytest-bdd, pytest."""
+    for path in paths:
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # a folder, or a binary attachment (a screenshot)
+            clean = redact_text(text)
+            if clean != text:
+                file.write_text(clean, encoding="utf-8")
+
+
 def _stop_records(state: Reporting) -> list[ScenarioRecord]:
     """A red result per stage for a run that stopped before its scenarios ran."""
     stopped = state.run.stopped
@@ -474,7 +493,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for stage, records in state.run.by_stage().items():
         terminalreporter.write_sep("-", f"stagecheck: {stage}")
         for line in summary_lines(records):
-            terminalreporter.write_line(_printable(line, encoding))
+            terminalreporter.write_line(_printable(redact_text(line), encoding))
     if state.written:
         root = state.settings.root
         shown = ", ".join(_relative(p.resolve(), root) for p in state.written)
@@ -495,7 +514,10 @@ def _hand_to_controller(config: pytest.Config, state: Reporting) -> None:
     the controller with its session's end (xdist's workeroutput); it writes no report."""
     config.workeroutput[WORKER_OUTPUT] = json.dumps(  # type: ignore[attr-defined]
         {
-            "records": records_to_text(state.run.scenarios.values()),
+            "records": redact_text(records_to_text(state.run.scenarios.values())),
+            # What this worker met, for the controller's sweep of the files it writes and
+            # of Allure's, which the workers write (a local pipe; never printed).
+            "secrets": known_secrets(),
             "started_in_allure": sorted(state.started_in_allure),
             "versions": state.versions.as_lists(),
             "deselected": state.run.deselected,
@@ -508,7 +530,10 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     """xdist, on the controller: a worker has finished (or crashed: then it handed nothing)."""
     handed = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
     if handed:
-        reporting_of(node.config).from_workers.append(json.loads(handed))
+        worker = json.loads(handed)
+        for value in worker.pop("secrets", []):
+            remember(value)
+        reporting_of(node.config).from_workers.append(worker)
 
 
 def _merge_workers(state: Reporting) -> None:

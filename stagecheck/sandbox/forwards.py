@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from stagecheck.errors import StagecheckError
+from stagecheck.errors import EndpointError, PortForwardError
 from stagecheck.kube.client import Kube
-from stagecheck.kube.portforward import PortForwardError
 from stagecheck.sandbox.world import apply_documents
 
 FORWARDS_FILE = "forwards.json"
@@ -102,7 +101,7 @@ def _pod_port(pod: dict[str, Any], target: int | str) -> int:
         for declared in container.get("ports") or []:
             if declared.get("name") == target:
                 return int(declared["containerPort"])
-    raise StagecheckError(f"pod {pod['metadata']['name']} declares no port named {target}")
+    raise EndpointError(f"pod {pod['metadata']['name']} declares no port named {target}")
 
 
 def _pods(
@@ -116,7 +115,7 @@ def _pods(
         if pods["items"]:
             return list(pods["items"])
         if time.monotonic() > deadline:
-            raise StagecheckError(
+            raise EndpointError(
                 f"no pod behind Service {namespace}/{service} ({labels}) after "
                 f"{PODS_TIMEOUT_S:.0f}s: nothing to port-forward to"
             )

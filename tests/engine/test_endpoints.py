@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from stagecheck.engine.endpoints import EndpointError, Endpoints
+from stagecheck.engine.endpoints import Endpoints
+from stagecheck.errors import EndpointError
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.world import apply_documents

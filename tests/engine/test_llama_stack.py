@@ -38,7 +38,10 @@ def provider(api: str, provider_id: str, health: dict[str, str]) -> dict[str, An
 def server(kind: str, name: str, ns: str, providers: list[dict[str, Any]]) -> dict[str, Any]:
     # Each kind's spec as its CRD declares it (OGXServer has no replicas and no server block).
     if kind == "LlamaStackDistribution":
-        group, spec = "llamastack.io/v1alpha1", {"replicas": 1, "server": {"distribution": {"name": "rh-dev"}}}
+        group, spec = (
+            "llamastack.io/v1alpha1",
+            {"replicas": 1, "server": {"distribution": {"name": "rh-dev"}}},
+        )
     else:
         group, spec = "ogx.io/v1beta1", {"distribution": {"name": "rh-dev"}}
     return {

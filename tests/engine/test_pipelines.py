@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 from stagecheck.engine import pipelines
-from stagecheck.engine.endpoints import EndpointError, Endpoints
+from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure
+from stagecheck.errors import EndpointError
 from stagecheck.kube.client import Kube, connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane, free_ports

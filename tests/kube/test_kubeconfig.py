@@ -246,7 +246,7 @@ def test_a_failing_exec_plugin_shows_its_first_error_line_without_secrets(
     with pytest.raises(CredentialError) as caught:
         plugin(script).token()
     message = str(caught.value)
-    assert message.endswith("which failed with exit status 1: error: token [redacted] expired")
+    assert message.endswith("which failed with exit status 1: error: token <redacted> expired")
     assert jwt not in message
 
 
@@ -256,7 +256,7 @@ def test_an_exec_plugin_that_prints_no_credential_is_named(tmp_path: Path) -> No
 
 
 def test_the_first_line_helper_cuts_long_key_material() -> None:
-    assert first_line(f"\n  bad key {'A' * 40} here\nsecond") == "bad key [redacted] here"
+    assert first_line(f"\n  bad key {'A' * 40} here\nsecond") == "bad key <redacted> here"
 
 
 # -- the kubernetes package, which carries the token of port-forward tunnels -----------------

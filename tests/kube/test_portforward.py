@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from stagecheck.config import Target
-from stagecheck.engine.endpoints import EndpointError, Endpoints
+from stagecheck.engine.endpoints import Endpoints
+from stagecheck.errors import EndpointError
 from stagecheck.kube.client import Kube, connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane

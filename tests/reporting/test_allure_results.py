@@ -121,6 +121,7 @@ def test_categories_tell_product_defects_from_environment_and_test_defects(
         "Product defects",
         "Environment problems",
         "Test defects",
+        "Stagecheck defects",
     ]
     found = {}
     for result in stage_run.allure():
