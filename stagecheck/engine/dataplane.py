@@ -22,9 +22,10 @@ import httpx
 from stagecheck.config import Target
 from stagecheck.engine.checks import container_names
 from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
-from stagecheck.engine.outcome import Evidence, Observation, StepFailure
+from stagecheck.engine.outcome import Evidence, fail
 from stagecheck.errors import ConfigError, KubeApiError, SpecificationError, UnknownKind
 from stagecheck.kube.client import JsonObject
 
@@ -39,23 +40,10 @@ INGEST_TIMEOUT_S = 120
 RAG_SYSTEM_PROMPT = "Answer using only the context."  # measured stable with small models
 
 
-def fail(
-    subject: str,
-    expected: str,
-    actual: str,
-    cause: str | None = None,
-    evidence: list[Evidence] | None = None,
-) -> StepFailure:  # noqa: E501
-    return StepFailure(
-        subject,
-        expected,
-        Observation(ok=False, actual=actual, cause=cause),
-        evidence=evidence or [],
-    )
-
-
 def _unreachable(endpoint: Endpoint, error: Exception) -> str:
-    return f"{endpoint.describe()} does not answer: {type(error).__name__}: {error}"
+    said = endpoint.tunnel_errors()
+    tunnel = f"; its tunnel: {'; '.join(said)}" if said else ""
+    return f"{endpoint.describe()} does not answer: {type(error).__name__}: {error}{tunnel}"
 
 
 # -- Milvus -----------------------------------------------------------------------------------
@@ -123,20 +111,44 @@ def _openai(endpoint: Endpoint) -> str:
     return endpoint.url if endpoint.url.endswith("/v1") else f"{endpoint.url}/v1"
 
 
-def served_models(endpoint: Endpoint) -> list[str]:
-    subject = f"model server at {endpoint.url}"
+def _call(
+    endpoint: Endpoint, method: str, url: str, subject: str, expected: str, body: Any = None
+) -> tuple[Any, Evidence]:
+    """One call to an HTTP service of the data plane: its JSON answer and the exchange as
+    evidence, or a red step naming the endpoint, what came back, with the exchange attached."""
+    started = time.monotonic()
     try:
         with endpoint.client() as http:
-            response = http.get(f"{_openai(endpoint)}/models")
+            response = http.request(method, url, json=body)
     except httpx.HTTPError as error:
-        raise fail(subject, "a list of served models", _unreachable(endpoint, error)) from None
+        seen = unanswered(method, url, error, time.monotonic() - started)
+        raise fail(subject, expected, _unreachable(endpoint, error), evidence=[seen]) from None
+    seen = exchange(response)
     if response.status_code != 200:
+        actual = f"HTTP {response.status_code}: {response.text[:300]}"
+        raise fail(subject, expected, actual, evidence=[seen])
+    try:
+        return response.json(), seen
+    except ValueError:
+        kind = response.headers.get("content-type", "no content-type")
         raise fail(
             subject,
-            "a list of served models",
-            f"HTTP {response.status_code}: {response.text[:300]}",
-        )
-    return [m["id"] for m in response.json().get("data", [])]
+            expected,
+            f"HTTP 200 with a body that is not JSON ({kind}): {response.text[:120]!r}",
+            f"{endpoint.describe()} may not be the service's API (a login page or a proxy "
+            "answers with HTML)",
+            evidence=[seen],
+        ) from None
+
+
+def served_models(endpoint: Endpoint) -> list[str]:
+    subject, expected = f"model server at {endpoint.url}", "a list of served models"
+    url = f"{_openai(endpoint)}/models"
+    listing, seen = _call(endpoint, "GET", url, subject, expected)
+    data = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(data, list) or not all(isinstance(m, dict) and "id" in m for m in data):
+        raise fail(subject, expected, "an answer without a data list of models", evidence=[seen])
+    return [str(m["id"]) for m in data]
 
 
 def model_listed(endpoint: Endpoint, model: str) -> None:
@@ -149,18 +161,15 @@ def model_listed(endpoint: Endpoint, model: str) -> None:
 def chat(endpoint: Endpoint, model: str, messages: list[dict[str, str]]) -> str:
     subject = f"model {model} at {endpoint.url}"
     body = {"model": model, "messages": messages, "temperature": 0, "max_tokens": 64}
+    url = f"{_openai(endpoint)}/chat/completions"
+    answer, seen = _call(endpoint, "POST", url, subject, "a chat completion", body)
     try:
-        with endpoint.client() as http:
-            response = http.post(f"{_openai(endpoint)}/chat/completions", json=body)
-    except httpx.HTTPError as error:
-        raise fail(subject, "a chat completion", _unreachable(endpoint, error)) from None
-    if response.status_code != 200:
-        raise fail(
-            subject, "a chat completion", f"HTTP {response.status_code}: {response.text[:300]}"
-        )
-    text = str(response.json()["choices"][0]["message"].get("content") or "")
+        text = str(answer["choices"][0]["message"].get("content") or "")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise fail(subject, "a chat completion", "an answer without choices[0].message",
+                   evidence=[seen]) from None  # fmt: skip
     if not text.strip():
-        raise fail(subject, "a non-empty answer", "an empty answer")
+        raise fail(subject, "a non-empty answer", "an empty answer", evidence=[seen])
     return text
 
 

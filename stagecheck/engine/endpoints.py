@@ -64,6 +64,12 @@ class Endpoint:
     verify_tls: bool
     how: str  # how it was found, for messages: "explicit URL", "Route llama-stack"
     token: BearerToken | None = None  # sent with every call, where endpoint-auth names one
+    # A port-forward's tunnel: what the far end said when a connection through it failed.
+    tunnel: PortForward | None = field(default=None, repr=False, compare=False)
+
+    def tunnel_errors(self) -> list[str]:
+        """What the tunnel's far end said since the run began (the last few), for messages."""
+        return list(dict.fromkeys(self.tunnel.errors))[-3:] if self.tunnel else []
 
     def headers(self) -> dict[str, str]:
         return self.token.header() if self.token else {}
@@ -191,7 +197,8 @@ class Endpoints:
                 ) from None
             self._forwards[spec] = (forward, f"port-forward to {forward.describe()} via {how}")
         forward, how = self._forwards[spec]
-        return Endpoint(name, f"http://127.0.0.1:{forward.local_port}{path}", verify, how)
+        url = f"http://127.0.0.1:{forward.local_port}{path}"
+        return Endpoint(name, url, verify, how, tunnel=forward)
 
     def _pod(self, name: str) -> dict[str, Any]:
         pod = self._kube.get_or_none(f"/api/v1/namespaces/{self._target.namespace}/pods/{name}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import httpx
 import yaml
 
 from stagecheck.engine.checks import pod_summary
@@ -18,6 +19,37 @@ from stagecheck.redaction import redact_object
 
 MAX_EVENTS = 15
 MAX_PODS = 10
+MAX_BODY = 2000  # characters of a response body shown
+
+
+def exchange(response: httpx.Response) -> Evidence:
+    """A call to a data-plane service as it went: method, URL (no userinfo; the credential
+    headers are not shown), status, time taken and the first MAX_BODY characters of the body."""
+    request = response.request
+    try:
+        took = f" in {response.elapsed.total_seconds():.2f} s"
+    except RuntimeError:  # a response not read to its end has no elapsed time
+        took = ""
+    body = response.text
+    cut = f"\n... ({len(body) - MAX_BODY} more characters)" if len(body) > MAX_BODY else ""
+    kind = response.headers.get("content-type", "no content-type")
+    lines = [
+        f"{request.method} {_shown_url(request.url)}",
+        f"-> HTTP {response.status_code} {response.reason_phrase}{took} ({kind})",
+        "",
+        body[:MAX_BODY] + cut,
+    ]
+    return Evidence(name=f"{request.method} {request.url.path}", text="\n".join(lines))
+
+
+def unanswered(method: str, url: str, error: Exception, seconds: float) -> Evidence:
+    """A call that got no answer: what was asked, the transport's error, the time spent."""
+    text = f"{method} {_shown_url(httpx.URL(url))}\n-> no answer after {seconds:.2f} s: "
+    return Evidence(name=f"{method} {httpx.URL(url).path}", text=text + repr(error))
+
+
+def _shown_url(url: httpx.URL) -> str:
+    return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
 
 
 def object_yaml(obj: JsonObject) -> Evidence:

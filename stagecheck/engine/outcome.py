@@ -71,9 +71,20 @@ class StepFailure(AssertionError):
         return self.message()
 
 
-def fail(subject: str, expected: str, actual: str, cause: str | None = None) -> StepFailure:
-    """A red step seen once (no wait, no evidence): a probe of a service, for instance."""
-    return StepFailure(subject, expected, Observation(ok=False, actual=actual, cause=cause))
+def fail(
+    subject: str,
+    expected: str,
+    actual: str,
+    cause: str | None = None,
+    evidence: list[Evidence] | None = None,
+) -> StepFailure:
+    """A red step seen once (no wait): a call to a service, for instance, with the exchange."""
+    return StepFailure(
+        subject,
+        expected,
+        Observation(ok=False, actual=actual, cause=cause),
+        evidence=evidence or [],
+    )
 
 
 @functools.lru_cache(maxsize=4096)  # many pods share a timestamp; a wait asks again and again

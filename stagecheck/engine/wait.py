@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stagecheck.engine.outcome import Observation
-from stagecheck.errors import KubeApiError, StagecheckError
+from stagecheck.errors import KubeApiError
 from stagecheck.kube.client import JsonObject, Kube, WatchStream
 from stagecheck.kube.discovery import ResourceType
 
@@ -158,9 +158,11 @@ class _Pump(threading.Thread):
                 self._stream.abort()
 
     def run(self) -> None:
+        # Whatever ends this thread ends the wait at once with its cause: unreachable, refused,
+        # a relist that failed, or a defect (never a silent thread and a wait of its budget).
         try:
             self._follow()
-        except StagecheckError as error:  # unreachable, untrusted, refused, no credential
+        except Exception as error:  # noqa: BLE001 - handed to the waiting step, raised there
             self._inbox.put((self._query.key, "failed", error))
 
     def _follow(self) -> None:
@@ -186,10 +188,17 @@ class _Pump(threading.Thread):
                 self._stop.wait(RETRY_PAUSE_S)  # a watch the server closed: reopen it
 
     def _handle(self, kind: str, obj: JsonObject) -> None:
-        if kind == "ERROR":
+        if kind == "ERROR":  # a Status object
             if obj.get("code") == 410:  # our resourceVersion is too old: list again
                 self._relist()
-            return
+                return
+            raise KubeApiError(
+                "WATCH",
+                self._query.path(),
+                int(obj.get("code") or 0),
+                str(obj.get("reason", "")),
+                str(obj.get("message", "the watch ended with an error")),
+            )
         self._version = obj.get("metadata", {}).get("resourceVersion", self._version)
         if kind != "BOOKMARK":
             self._inbox.put((self._query.key, kind, obj))

@@ -1,0 +1,89 @@
+"""A red data-plane step carries the exchange it is about (method, URL without credentials,
+status, time, a bounded body), and an answer that is not what the API sends (HTML from a login
+page, JSON of another shape) is named as such, never a raw JSONDecodeError or KeyError."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from stagecheck.engine import dataplane
+from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine.evidence import MAX_BODY
+from stagecheck.engine.outcome import StepFailure
+from tests.support import LocalHandler, local_http
+
+ANSWERS = {
+    "/html/v1/models": (200, b"<html><body>Log in to continue</body></html>"),
+    "/shape/v1/models": (200, json.dumps({"models": ["m"]}).encode()),
+    "/down/v1/models": (503, b"upstream connect error " + b"x" * (3 * MAX_BODY)),
+    "/ok/v1/chat/completions": (200, json.dumps({"object": "error"}).encode()),
+}
+
+
+class Server(LocalHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        status, body = ANSWERS[self.path]
+        self.reply(body, status)
+
+    do_POST = do_GET  # noqa: N815
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    with local_http(Server) as port:
+        yield f"http://admin:exchange-canary-77@127.0.0.1:{port}"
+
+
+def endpoint(url: str) -> Endpoint:
+    return Endpoint("model", url, verify_tls=False, how="explicit URL")
+
+
+def test_an_html_answer_is_named_with_the_endpoint_and_what_came_back(base: str) -> None:
+    with pytest.raises(StepFailure) as caught:
+        dataplane.served_models(endpoint(f"{base}/html/v1"))
+    message = str(caught.value)
+    assert "HTTP 200 with a body that is not JSON" in message
+    assert "Log in to continue" in message and "may not be the service's API" in message
+    (seen,) = caught.value.evidence
+    assert seen.text.startswith("GET http://127.0.0.1:")
+    assert "/html/v1/models\n-> HTTP 200 OK in " in seen.text
+    assert "exchange-canary-77" not in seen.text and "admin" not in seen.text
+
+
+def test_json_of_another_shape_is_named(base: str) -> None:
+    with pytest.raises(StepFailure, match="an answer without a data list of models"):
+        dataplane.served_models(endpoint(f"{base}/shape/v1"))
+    with pytest.raises(StepFailure, match=r"an answer without choices\[0\]\.message") as caught:
+        dataplane.chat(endpoint(f"{base}/ok/v1"), "m", [{"role": "user", "content": "hi"}])
+    assert "POST" in caught.value.evidence[0].text
+
+
+def test_an_error_status_carries_a_bounded_body(base: str) -> None:
+    with pytest.raises(StepFailure) as caught:
+        dataplane.served_models(endpoint(f"{base}/down/v1"))
+    assert "HTTP 503: upstream connect error" in str(caught.value)
+    (seen,) = caught.value.evidence
+    assert "-> HTTP 503 Service Unavailable" in seen.text
+    assert f"({2 * MAX_BODY + len('upstream connect error ')} more characters)" in seen.text
+    assert len(seen.text) < MAX_BODY + 300
+
+
+def test_a_call_nobody_answers_says_what_was_asked_and_for_how_long() -> None:
+    with pytest.raises(StepFailure) as caught:
+        dataplane.served_models(endpoint("http://127.0.0.1:9/v1"))  # discard: nothing listens
+    (seen,) = caught.value.evidence
+    assert seen.text.startswith("GET http://127.0.0.1:9/v1/models\n-> no answer after ")
+    assert "ConnectError" in seen.text
+
+
+def test_a_call_through_a_tunnel_names_what_the_tunnel_said() -> None:
+    class Tunnel:  # a PortForward's errors, as its connection threads record them
+        errors = ["port-forward to pod ns/model-0 port 8080: connection refused"] * 2
+
+    through = Endpoint("model", "http://127.0.0.1:9/v1", False, "port-forward", tunnel=Tunnel())  # type: ignore[arg-type]
+    with pytest.raises(StepFailure) as caught:
+        dataplane.served_models(through)
+    assert str(caught.value).count("its tunnel: port-forward to pod ns/model-0 port 8080") == 1
