@@ -40,6 +40,19 @@ INGEST_TIMEOUT_S = 120
 RAG_SYSTEM_PROMPT = "Answer using only the context."  # measured stable with small models
 
 
+def refuse_if_silent(endpoint: Endpoint, subject: str, expected: str) -> None:
+    """A red step at once for an endpoint that let a call time out earlier in the run: one
+    silent service costs the run one budget, not one per scenario."""
+    if endpoint.health.silent:
+        raise fail(
+            subject,
+            expected,
+            f"not asked: {endpoint.describe()} is unresponsive in this run "
+            f"({endpoint.health.silent})",
+            "the service accepts connections but does not answer; see the first red step on it",
+        )
+
+
 def _unreachable(endpoint: Endpoint, error: Exception) -> str:
     said = endpoint.tunnel_errors()
     tunnel = f"; its tunnel: {'; '.join(said)}" if said else ""
@@ -116,12 +129,16 @@ def _call(
 ) -> tuple[Any, Evidence]:
     """One call to an HTTP service of the data plane: its JSON answer and the exchange as
     evidence, or a red step naming the endpoint, what came back, with the exchange attached."""
+    refuse_if_silent(endpoint, subject, expected)
     started = time.monotonic()
     try:
         with endpoint.client() as http:
             response = http.request(method, url, json=body)
     except httpx.HTTPError as error:
-        seen = unanswered(method, url, error, time.monotonic() - started)
+        took = time.monotonic() - started
+        if isinstance(error, httpx.TimeoutException):
+            endpoint.health.note_timeout(f"{method} {httpx.URL(url).path}", took)
+        seen = unanswered(method, url, error, took)
         raise fail(subject, expected, _unreachable(endpoint, error), evidence=[seen]) from None
     seen = exchange(response)
     if response.status_code != 200:
@@ -210,9 +227,13 @@ class LlamaStack:
     ) -> T:
         import llama_stack_client
 
+        refuse_if_silent(self.endpoint, self.subject, expected)
+        started = time.monotonic()
         try:
             return action()
         except llama_stack_client.APIConnectionError as error:
+            if isinstance(error, llama_stack_client.APITimeoutError):
+                self.endpoint.health.note_timeout(expected, time.monotonic() - started)
             raise fail(self.subject, expected, _unreachable(self.endpoint, error)) from None
         except llama_stack_client.APIStatusError as error:
             if error.status_code == 426:

@@ -57,6 +57,17 @@ class BearerToken:
         return {"Authorization": f"Bearer {self.value}"}
 
 
+@dataclass
+class Responsiveness:
+    """What the run has learnt of an endpoint: a call it let time out. Shared by every
+    Endpoint the run resolves under that name, so later steps do not wait out a budget again."""
+
+    silent: str | None = None  # "did not answer GET /v1/models within 60 s"
+
+    def note_timeout(self, what: str, seconds: float) -> None:
+        self.silent = f"it did not answer {what} within {seconds:.1f} s"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -66,6 +77,7 @@ class Endpoint:
     token: BearerToken | None = None  # sent with every call, where endpoint-auth names one
     # A port-forward's tunnel: what the far end said when a connection through it failed.
     tunnel: PortForward | None = field(default=None, repr=False, compare=False)
+    health: Responsiveness = field(default_factory=Responsiveness, repr=False, compare=False)
 
     def tunnel_errors(self) -> list[str]:
         """What the tunnel's far end said since the run began (the last few), for messages."""
@@ -74,9 +86,12 @@ class Endpoint:
     def headers(self) -> dict[str, str]:
         return self.token.header() if self.token else {}
 
-    def client(self, timeout: float | httpx.Timeout = TIMEOUT) -> httpx.Client:
+    def client(self, timeout: float | httpx.Timeout | None = None) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, verify=self.verify_tls, timeout=timeout, headers=self.headers()
+            base_url=self.url,
+            verify=self.verify_tls,
+            timeout=TIMEOUT if timeout is None else timeout,
+            headers=self.headers(),
         )
 
     def describe(self) -> str:
@@ -95,6 +110,7 @@ class Endpoints:
         self._environ = environ or {}
         self._forwards: dict[str, tuple[PortForward, str]] = {}  # spec -> (tunnel, how)
         self._tokens: dict[str, BearerToken | None] = {}  # endpoint -> its token, once a run
+        self._health: dict[str, Responsiveness] = {}  # endpoint -> what calls found, a run
 
     def close(self) -> None:
         for forward, _how in self._forwards.values():
@@ -106,7 +122,10 @@ class Endpoints:
     ) -> Endpoint:
         """The named endpoint; when none is set, ``fallback`` (url, where it came from), else
         the Route ``route`` (default: the endpoint's name)."""
-        found = self._locate(name, fallback, route)
+        found = replace(
+            self._locate(name, fallback, route),
+            health=self._health.setdefault(name, Responsiveness()),
+        )
         if name in self._target.endpoint_auth:
             return replace(found, token=self.bearer_token(name))
         return found

@@ -5,14 +5,21 @@ page, JSON of another shape) is named as such, never a raw JSONDecodeError or Ke
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
+import httpx
 import pytest
 
 from stagecheck.engine import dataplane
-from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine import endpoints as endpoints_module
+from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.evidence import MAX_BODY
 from stagecheck.engine.outcome import StepFailure
+from stagecheck.kube.client import Kube
+from stagecheck.kube.discovery import Discovery
 from tests.support import LocalHandler, local_http
 
 ANSWERS = {
@@ -87,3 +94,30 @@ def test_a_call_through_a_tunnel_names_what_the_tunnel_said() -> None:
     with pytest.raises(StepFailure) as caught:
         dataplane.served_models(through)
     assert str(caught.value).count("its tunnel: port-forward to pod ns/model-0 port 8080") == 1
+
+
+class Silent(LocalHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        time.sleep(3)  # accepts, never answers within the budget
+        self.reply(b"{}")
+
+    do_POST = do_GET  # noqa: N815
+
+
+def test_an_endpoint_that_let_a_call_time_out_is_not_asked_again(
+    monkeypatch: pytest.MonkeyPatch, kube: Kube
+) -> None:
+    monkeypatch.setattr(endpoints_module, "TIMEOUT", httpx.Timeout(0.5))
+    with local_http(Silent) as port:
+        target = replace(kube.target, endpoints={"model": f"http://127.0.0.1:{port}/v1"})
+        found = Endpoints(target, kube, Discovery(kube))
+        started = time.monotonic()
+        with pytest.raises(StepFailure, match="does not answer: ReadTimeout"):
+            dataplane.served_models(found.resolve("model"))
+        first = time.monotonic() - started
+        with pytest.raises(StepFailure) as caught:  # another step, the same run
+            dataplane.chat(found.resolve("model"), "m", [{"role": "user", "content": "hi"}])
+        again = time.monotonic() - started - first
+    assert 0.4 < first < 2.5 and again < 0.2, (first, again)
+    assert "not asked: model endpoint" in str(caught.value)
+    assert re.search(r"it did not answer GET /v1/models within \d+\.\d s", str(caught.value))
