@@ -3,12 +3,16 @@ label namespaces; remember every change so the run can undo it, in reverse order
 
 Safety, in order: a read-only target refuses the first write before it is sent (the client
 enforces it); a manifest set is validated whole (YAML, kinds, a server-side dry run) before
-anything of it is applied; objects that existed before the run are never deleted; objects
-the run creates carry its run label.
+anything of it is applied; fields another manager owns (GitOps, an operator) are never taken
+over (a conflict names the manager and the field); objects that existed before the run are
+never deleted and are given back as they were (the fields the run applied are released), a
+Secret that existed with other values is not overwritten; objects the run creates carry its
+run label.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import subprocess
 from collections.abc import Callable, Mapping
@@ -232,6 +236,13 @@ class Provisioner:
         ref = ObjectRef(resource, name, namespace)
         if not existed:  # never delete what was there before the run
             self.ledger.record(f"delete {ref}", lambda: self._delete(path))
+        else:  # give back the fields this run applied: the object is as it was before
+            bare = {"apiVersion": manifest.doc["apiVersion"], "kind": manifest.doc["kind"]}
+            bare["metadata"] = {"name": name, **({"namespace": namespace} if namespace else {})}
+            self.ledger.record(
+                f"restore {ref} as it was before the run",
+                lambda: self.kube.apply(path, bare, FIELD_MANAGER),
+            )
         return ref
 
     def _body(self, manifest: Manifest, resource: ResourceType, labelled: bool) -> dict[str, Any]:
@@ -270,20 +281,35 @@ class Provisioner:
             raise Planned([f"create Secret {namespace}/{name} from {', '.join(keys)}"])
         self._require_writes(f"create secret {name}")
         path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
-        existed = self.kube.get_or_none(path) is not None
-        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        before = self.kube.get_or_none(path)
+        if before is not None:
+            self._reuse_secret(before, keys, values)
+            return
+        labels = {RUN_LABEL: self.run.id, MANAGED_BY: "stagecheck"}
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": metadata,
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "type": "Opaque",
             "stringData": {k: values[k] for k in keys},
         }
-        if not existed:
-            metadata["labels"] = {RUN_LABEL: self.run.id, MANAGED_BY: "stagecheck"}
         self.kube.apply(path, body, FIELD_MANAGER)
-        if not existed:
-            self.ledger.record(f"delete Secret {namespace}/{name}", lambda: self._delete(path))
+        self.ledger.record(f"delete Secret {namespace}/{name}", lambda: self._delete(path))
+
+    def _reuse_secret(
+        self, secret: dict[str, Any], keys: list[str], values: Mapping[str, str]
+    ) -> None:
+        """A Secret that was there before the run is used as it is when it holds the same
+        values, and never overwritten (its old values could not be given back)."""
+        data = secret.get("data") or {}
+        differ = [k for k in keys if _decoded(data.get(k)) != values[k]]
+        if differ:
+            meta = secret["metadata"]
+            raise WriteRefused(
+                f"Secret {meta.get('namespace')}/{meta['name']} existed before the run with "
+                f"other values for {', '.join(differ)}: stagecheck does not overwrite what it "
+                "did not create; delete it, or name another Secret in the feature"
+            )
 
     def label_namespace(self, name: str, key: str, value: str) -> None:
         path = f"/api/v1/namespaces/{name}"
@@ -331,6 +357,13 @@ def _rejected(manifest: Manifest, error: KubeApiError, consequence: str = "") ->
     head += f" {error.reason})" if error.reason else ")"
     if consequence:
         head += f", {consequence}"
+    if error.status == 409 and error.causes:  # server-side apply: fields of other managers
+        lines = [f"\n  - {field}: {message}" for field, message in error.causes]
+        return (
+            f"{head}: another manager owns fields this set would change:" + "".join(lines)
+            + "\n  stagecheck does not take fields over from GitOps or an operator: change "
+            "them where they are managed, or leave them out of this set"
+        )  # fmt: skip
     summary, invalid, _ = error.api_message.partition(" is invalid: ")
     if not (error.causes and invalid):
         return f"{head}: {error.api_message}"
@@ -339,6 +372,13 @@ def _rejected(manifest: Manifest, error: KubeApiError, consequence: str = "") ->
         for field, message in error.causes
     ]
     return f"{head}: {summary} is invalid:" + "".join(lines)
+
+
+def _decoded(value: object) -> str | None:
+    try:
+        return base64.b64decode(str(value), validate=True).decode() if value is not None else None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _apply_order(manifest: Manifest) -> int:

@@ -196,10 +196,16 @@ class Kube:
         return self._write("PATCH", path, body, content_type=patch_type)
 
     def apply(
-        self, path: str, body: JsonObject, field_manager: str = "stagecheck", dry_run: bool = False
+        self,
+        path: str,
+        body: JsonObject,
+        field_manager: str = "stagecheck",
+        dry_run: bool = False,
+        force: bool = False,
     ) -> JsonObject:
-        """Server-side apply: create or update the fields this manager owns."""
-        params = {"fieldManager": field_manager, "force": "true"}
+        """Server-side apply: create or update the fields this manager owns. A field another
+        manager (GitOps, an operator) owns with another value is a Conflict unless ``force``."""
+        params = {"fieldManager": field_manager, "force": str(force).lower()}
         if dry_run:
             params["dryRun"] = "All"
         return self._write("PATCH", path, body, "application/apply-patch+yaml", params)

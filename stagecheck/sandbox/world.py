@@ -53,13 +53,13 @@ def apply_documents(kube: Kube, documents: Iterable[dict[str, Any]]) -> int:
                 _owner_reference(kube, discovery, owner, namespace)
             ]
         path = resource.object_path(doc["metadata"]["name"], namespace)
-        kube.apply(path, doc)
+        kube.apply(path, doc, force=True)  # the GitOps hand: it owns what it writes
         if doc["kind"] == "Namespace" and not resource.group:
             _await_default_account(kube, doc["metadata"]["name"])
         if status is not None:
             status_doc = {"apiVersion": doc["apiVersion"], "kind": doc["kind"], "status": status}
             status_doc["metadata"] = {"name": doc["metadata"]["name"]}
-            kube.apply(path + "/status", status_doc)
+            kube.apply(path + "/status", status_doc, force=True)
         count += 1
     return count
 

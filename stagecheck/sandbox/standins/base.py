@@ -171,7 +171,7 @@ def apply_owned(
     namespace = doc["metadata"].get("namespace") if resource.namespaced else None
     path = resource.object_path(doc["metadata"]["name"], namespace)
     before = ctx.kube.get_or_none(path)
-    after = ctx.kube.apply(path, doc, field_manager=manager)
+    after = ctx.kube.apply(path, doc, field_manager=manager, force=True)  # as controllers do
     if before is None or before["metadata"].get("resourceVersion") != after["metadata"].get(
         "resourceVersion"
     ):

@@ -247,7 +247,7 @@ class NodeStandin(Reconciler):
             },
         }  # fmt: skip
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
-        ctx.kube.apply(path, lease, field_manager=MANAGER)
+        ctx.kube.apply(path, lease, field_manager=MANAGER, force=True)
         self._renewed = time.monotonic()
 
     def _placement_guard(self, ctx: Context) -> None:
