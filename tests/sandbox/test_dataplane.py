@@ -315,6 +315,34 @@ def test_llm_lists_its_model_and_answers(endpoints: Endpoints) -> None:
     assert answer["choices"][0]["message"]["content"].strip()
 
 
+def test_llm_lists_its_models_while_it_generates_and_finishes_the_generation(
+    endpoints: Endpoints,
+) -> None:
+    """As vLLM does: a call during a streamed generation neither waits for it nor cuts it short
+    (llama-cpp-python's own server does both; the mesh probe lists the models while another
+    worker's scenario generates)."""
+    base, model = endpoints["services"]["llm"], endpoints["models"]["llm_served"]
+    request = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Tell a long story about a lighthouse."}],
+        "max_tokens": 200,
+        "stream": True,
+    }
+    finish, listed_while_streaming = None, False
+    with httpx.stream("POST", f"{base}/chat/completions", json=request, timeout=120) as stream:
+        for line in stream.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line.removeprefix("data: "))["choices"][0]
+            if not listed_while_streaming:  # the first token is out: list the models now
+                models = httpx.get(f"{base}/models", timeout=5).json()["data"]
+                assert [m["id"] for m in models] == [model]
+                listed_while_streaming = True
+            finish = chunk.get("finish_reason") or finish
+    assert listed_while_streaming
+    assert finish in ("length", "stop"), finish
+
+
 def test_embeddings_are_384_floats_that_carry_meaning(endpoints: Endpoints) -> None:
     response = httpx.post(
         f"{endpoints['services']['embeddings']}/embeddings",
