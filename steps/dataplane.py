@@ -36,8 +36,8 @@ def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions) -> None:
 
 
 @sentence("Milvus stores and finds a vector in a scratch collection")
-def milvus_round_trip(endpoints: Endpoints) -> None:
-    dataplane.milvus_round_trip(endpoints.resolve("milvus"))
+def milvus_round_trip(endpoints: Endpoints, target: Target) -> None:
+    dataplane.milvus_round_trip(endpoints.resolve("milvus"), target)
 
 
 @sentence(r'the Milvus collection "(?P<name>[^"]+)" holds at least (?P<count>\d+) entities')

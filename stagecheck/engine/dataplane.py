@@ -26,7 +26,13 @@ from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, fail
-from stagecheck.errors import ConfigError, KubeApiError, SpecificationError, UnknownKind
+from stagecheck.errors import (
+    ConfigError,
+    KubeApiError,
+    SpecificationError,
+    UnknownKind,
+    WriteRefused,
+)
 from stagecheck.kube.client import JsonObject
 
 if TYPE_CHECKING:
@@ -83,10 +89,21 @@ def milvus_version(endpoint: Endpoint) -> str:
         return str(client.get_server_version())
 
 
-def milvus_round_trip(endpoint: Endpoint, dimension: int = 8) -> None:
+def require_writes(target: Target, endpoint: Endpoint, what: str) -> None:
+    """Data-plane writes are writes: refused, before anything is sent, on a target that does
+    not allow writes in this run (as the Kubernetes client refuses its own)."""
+    if not target.allow_writes:
+        raise WriteRefused(
+            f"refused to {what} at {endpoint.describe()}: {target.describe()} is read-only in "
+            "this run; start the run with --allow-writes to let it write to its services"
+        )
+
+
+def milvus_round_trip(endpoint: Endpoint, target: Target, dimension: int = 8) -> None:
     """Create a scratch collection, insert, find the inserted vector, drop it (always)."""
     from pymilvus.exceptions import MilvusException
 
+    require_writes(target, endpoint, "create a scratch collection")
     name = f"stagecheck_scratch_{uuid.uuid4().hex[:8]}"
     subject = f"Milvus at {endpoint.url}"
     vectors = [[float(i == j) for j in range(dimension)] for i in range(3)]
@@ -553,6 +570,7 @@ def rag_store(stack: LlamaStack, target: Target, documents: dict[str, str]) -> R
             'embedding_model = "<provider/model>" in stagecheck.toml'
         )
     provider = target.vars.get("vector_io_provider", "milvus")
+    require_writes(target, stack.endpoint, "upload documents into a new vector store")
     store = stack.vector_store(list(documents.items()), embedding, provider)
     return RagExchange(store_id=store, documents=documents, subject=stack.subject)
 

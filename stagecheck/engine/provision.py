@@ -98,6 +98,8 @@ class Ledger:
                 action()
             except StagecheckError as error:
                 problems.append(f"{description}: {error}")
+            except Exception as error:  # noqa: BLE001 - every undo is tried; each problem told
+                problems.append(f"{description}: {type(error).__name__}: {error}")
         return problems
 
 

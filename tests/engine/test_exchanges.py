@@ -1,6 +1,7 @@
 """A red data-plane step carries the exchange it is about (method, URL without credentials,
 status, time, a bounded body), and an answer that is not what the API sends (HTML from a login
-page, JSON of another shape) is named as such, never a raw JSONDecodeError or KeyError."""
+page, JSON of another shape) is named as such, never a raw JSONDecodeError or KeyError. An
+endpoint that let a call time out is not asked again; data-plane writes need --allow-writes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from stagecheck.engine import endpoints as endpoints_module
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.evidence import MAX_BODY
 from stagecheck.engine.outcome import StepFailure
+from stagecheck.errors import WriteRefused
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
 from tests.support import LocalHandler, local_http
@@ -121,3 +123,14 @@ def test_an_endpoint_that_let_a_call_time_out_is_not_asked_again(
     assert 0.4 < first < 2.5 and again < 0.2, (first, again)
     assert "not asked: model endpoint" in str(caught.value)
     assert re.search(r"it did not answer GET /v1/models within \d+\.\d s", str(caught.value))
+
+
+def test_data_plane_writes_are_refused_on_a_read_only_target(kube: Kube) -> None:
+    """Before anything is sent: the endpoints here would not even answer."""
+    target = replace(kube.target, allow_writes=False, vars={"embedding_model": "e"})
+    with pytest.raises(WriteRefused, match="refused to create a scratch collection at milvus"):
+        milvus = Endpoint("milvus", "http://127.0.0.1:9", False, "explicit URL")
+        dataplane.milvus_round_trip(milvus, target)
+    stack = dataplane.LlamaStack(Endpoint("llama-stack", "http://127.0.0.1:9", False, "URL"))
+    with pytest.raises(WriteRefused, match="upload documents into a new vector store"):
+        dataplane.rag_store(stack, target, {"doc.txt": "text"})
