@@ -51,6 +51,9 @@ def test_a_red_step_attaches_yaml_events_and_pods(allure_run: tuple[Run, Path]) 
     assert "kind: Pod" in found["Pod private-ai-demo/docling-0.yaml"]
     assert "events" in found
     assert "pod docling-0 is Pending" in found["related pods"]
+    # Its node runs no kubelet: the log cannot be read, and the evidence says so.
+    assert found["container logs"].startswith("== pod docling-0, container docling\n")
+    assert "(log not available: " in found["container logs"]
 
 
 def test_no_credential_reaches_the_report_or_the_terminal(allure_run: tuple[Run, Path]) -> None:

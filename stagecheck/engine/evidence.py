@@ -1,4 +1,5 @@
-"""Evidence for a red step: the object as YAML, its recent events, the pods that belong to it.
+"""Evidence for a red step: the object as YAML, its recent events, the pods that belong to it
+and their containers' logs; for a call to a data-plane service, the exchange.
 
 Every object passes through ``stagecheck.redaction.redact_object`` first (Secret and ConfigMap
 values, every env and args value, known secrets and credential shapes): see that module.
@@ -13,13 +14,15 @@ import yaml
 
 from stagecheck.engine.checks import pod_summary
 from stagecheck.engine.outcome import Evidence
-from stagecheck.errors import KubeApiError
+from stagecheck.errors import KubeApiError, StagecheckError
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.redaction import redact_object
 
 MAX_EVENTS = 15
 MAX_PODS = 10
 MAX_BODY = 2000  # characters of a response body shown
+MAX_LOG_LINES = 30  # of each container's log
+MAX_LOG_PODS = 3
 
 
 def exchange(response: httpx.Response) -> Evidence:
@@ -90,6 +93,46 @@ def events_for(kube: Kube, namespace: str | None, names: Iterable[str]) -> Evide
         for e in events[-MAX_EVENTS:]
     ]
     return Evidence(name="events", text="\n".join(lines))
+
+
+def pod_logs(kube: Kube, pods: list[JsonObject]) -> Evidence | None:
+    """The last lines of each container's log of the first pods (the caller puts the not-ready
+    first), by pod and container, and the previous container's after a restart: what
+    ``oc logs`` and ``oc logs -p`` would show. A log that cannot be read says why."""
+    sections = []
+    for pod in pods[:MAX_LOG_PODS]:
+        meta, spec = pod.get("metadata", {}), pod.get("spec", {})
+        status = pod.get("status", {})
+        states = {
+            s.get("name"): s
+            for s in (status.get("initContainerStatuses") or [])
+            + (status.get("containerStatuses") or [])
+        }
+        path = f"/api/v1/namespaces/{meta.get('namespace')}/pods/{meta.get('name')}/log"
+        for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            name = container.get("name", "")
+            state = states.get(name) or {}
+            runs = [True] if state.get("restartCount") or state.get("lastState") else []
+            for previous in [*runs, False]:
+                what = "previous container" if previous else "container"
+                text = _log(kube, path, name, previous)
+                sections.append(f"== pod {meta.get('name')}, {what} {name}\n{text}")
+    if not sections:
+        return None
+    # An attachment (report, status page), not a terminal section: logs are long.
+    return Evidence(name="container logs", text="\n\n".join(sections), media_type="text/x-log")
+
+
+def _log(kube: Kube, path: str, container: str, previous: bool) -> str:
+    params = {"container": container, "tailLines": str(MAX_LOG_LINES)}
+    if previous:
+        params["previous"] = "true"
+    try:
+        text = kube.get_text(path, params).rstrip()
+    except StagecheckError as error:  # noted in the evidence, never the step's failure
+        said = error.api_message if isinstance(error, KubeApiError) else str(error)
+        return f"(log not available: {said.strip()[:300]})"
+    return text or "(empty)"
 
 
 def pods_status(pods: list[JsonObject]) -> Evidence | None:

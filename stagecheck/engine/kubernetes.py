@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from stagecheck.engine import checks, mesh
-from stagecheck.engine.evidence import events_for, object_yaml, pods_status
+from stagecheck.engine.evidence import events_for, object_yaml, pod_logs, pods_status
 from stagecheck.engine.mesh import Diagnosis
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.related import related_pods, selector_string
@@ -313,6 +313,9 @@ class Cluster:
                 if item is not None:
                     found.append(item)
             found.extend(object_yaml(p) for p in pods[:3] if p is not obj)
+            logs = pod_logs(self.kube, pods)
+            if logs is not None:
+                found.append(logs)
         except KubeApiError as error:
             found.append(Evidence(name="evidence error", text=str(error)))
         return found

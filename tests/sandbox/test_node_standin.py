@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from stagecheck.engine import probe
+from stagecheck.engine.evidence import MAX_LOG_LINES, pod_logs
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane
@@ -310,3 +311,31 @@ def test_a_restarted_gate_keeps_the_port_the_data_plane_was_given(
 def test_a_settled_node_writes_nothing(node: StandIns, kube: Kube) -> None:
     node.await_settled()
     node.await_settled()
+
+
+def test_a_red_steps_pod_evidence_carries_the_last_lines_of_each_container_log(
+    node: StandIns, kube: Kube
+) -> None:
+    lines = ["sh", "-c", "for i in $(seq 1 50); do echo line-$i; done; echo failing >&2; exit 3"]
+    a_pod(kube, "chatty", lines)
+    pod = ended(kube, "chatty")
+    logs = pod_logs(kube, [pod])
+    assert logs is not None and logs.name == "container logs"
+    main = logs.text.split("\n\n")[0]
+    assert main.startswith("== pod chatty, container main\n")
+    shown = main.splitlines()[1:]
+    assert len(shown) == MAX_LOG_LINES and shown[-1] == "failing" and shown[0] == "line-22"
+    assert "previous container" not in logs.text  # it never restarted
+
+
+def test_a_log_that_cannot_be_read_says_why_and_fails_nothing(node: StandIns, kube: Kube) -> None:
+    pod = {"metadata": {"name": "nowhere-0", "namespace": NAMESPACE},
+           "spec": {"containers": [{"name": "server"}]},
+           "status": {"containerStatuses": [{"name": "server", "restartCount": 2}]}}  # fmt: skip
+    logs = pod_logs(kube, [pod])
+    assert logs is not None
+    sections = logs.text.split("\n\n")
+    assert sections[0].startswith(
+        "== pod nowhere-0, previous container server\n(log not available:"
+    )
+    assert "not found" in sections[1]
