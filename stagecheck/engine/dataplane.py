@@ -469,18 +469,9 @@ def why_model_missing(
             for server, _ in servers
         ]
     for providers, source in sources:
-        for provider in providers:
-            health = provider.get("health") or {}
-            status = health.get("status")
-            if provider.get("api") != "inference" or status in (
-                None,
-                HEALTH_OK,
-                HEALTH_NOT_IMPLEMENTED,
-            ):
-                continue
-            said = f"{status}: {health['message']}" if health.get("message") else str(status)
+        for provider_id, said in _unhealthy(providers):
             reasons.append(
-                f"its inference provider {provider.get('provider_id')} reports {said!r} "
+                f"its inference provider {provider_id} reports {said!r} "
                 f"({source}): Llama Stack cannot reach the model server"
             )
     selectors = [
@@ -501,6 +492,32 @@ def why_model_missing(
     except KubeApiError:
         pass
     return "; ".join(reasons) or None
+
+
+def unhealthy_inference(stack: LlamaStack) -> str | None:
+    """What Llama Stack's own ``/v1/providers`` says of an inference provider that is not
+    healthy (None: all healthy, or it does not say): a question would only wait out the
+    server's timeout against a model it cannot reach."""
+    live, _ = _served_providers(stack)
+    bad = _unhealthy(live or [])
+    return f"Llama Stack's inference provider {bad[0][0]} reports {bad[0][1]!r}" if bad else None
+
+
+def _unhealthy(providers: list[JsonObject]) -> list[tuple[str, str]]:
+    """(provider_id, what its health says) of each inference provider not healthy."""
+    found = []
+    for provider in providers:
+        health = provider.get("health") or {}
+        status = health.get("status")
+        if provider.get("api") != "inference" or status in (
+            None,
+            HEALTH_OK,
+            HEALTH_NOT_IMPLEMENTED,
+        ):
+            continue
+        said = f"{status}: {health['message']}" if health.get("message") else str(status)
+        found.append((str(provider.get("provider_id")), said))
+    return found
 
 
 def _llama_stack_servers(cluster: Cluster, namespace: str) -> list[tuple[JsonObject, str]]:
@@ -584,6 +601,14 @@ def ask(
         raise fail(rag.subject, f"chunks retrieved for {question!r}", "nothing was retrieved",
                    "the vector store is empty, or its provider (Milvus) lost the data")  # fmt: skip
     model = target.vars.get("llama_stack_model") or stage_model(target)
+    unhealthy = unhealthy_inference(stack)
+    if unhealthy:  # its answer would only wait out Llama Stack's timeout: red now, with why
+        raise fail(
+            rag.subject,
+            f"an answer to {question!r} from model {model}",
+            f"not asked: {unhealthy}",
+            why_model_missing(cluster, target, stack),
+        )
     context = [text for _, text in rag.retrieved[:3]]
     rag.answer = stack.answer(
         model, question, context, lambda: why_model_missing(cluster, target, stack)

@@ -18,6 +18,7 @@ from stagecheck.engine import dataplane
 from stagecheck.engine import endpoints as endpoints_module
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.evidence import MAX_BODY
+from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.errors import WriteRefused
 from stagecheck.kube.client import Kube
@@ -134,3 +135,40 @@ def test_data_plane_writes_are_refused_on_a_read_only_target(kube: Kube) -> None
     stack = dataplane.LlamaStack(Endpoint("llama-stack", "http://127.0.0.1:9", False, "URL"))
     with pytest.raises(WriteRefused, match="upload documents into a new vector store"):
         dataplane.rag_store(stack, target, {"doc.txt": "text"})
+
+
+class UnhealthyStack(LocalHandler):
+    """Llama Stack's /v1/providers when it cannot reach its model server (the seed's fault)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        health = {"status": "Error", "message": "Health check failed: All connection attempts"}
+        providers = [
+            {"api": "inference", "provider_id": "vllm-inference", "health": health},
+            {"api": "vector_io", "provider_id": "milvus", "health": {"status": "OK"}},
+        ]
+        self.reply(json.dumps({"data": providers}).encode())
+
+
+def test_a_question_to_a_stack_whose_model_is_unreachable_is_red_at_once(kube: Kube) -> None:
+    target = replace(kube.target, vars={"model": "m"})
+    with local_http(UnhealthyStack) as port:
+        stack = dataplane.LlamaStack(
+            Endpoint("llama-stack", f"http://127.0.0.1:{port}", False, "URL")
+        )
+        stack.search = lambda store, question: [("doc.txt", "text")]  # type: ignore[method-assign]
+
+        def never(*args: object) -> str:
+            raise AssertionError("asked although its inference provider is known to be down")
+
+        stack.answer = never  # type: ignore[method-assign]
+        rag = dataplane.RagExchange("store", {"doc.txt": "text"}, stack.subject)
+        started = time.monotonic()
+        with pytest.raises(StepFailure) as caught:
+            dataplane.ask(rag, stack, target, Cluster(kube, "private-ai-demo"), "Who?")
+    assert time.monotonic() - started < 5
+    message = str(caught.value)
+    assert (
+        "not asked: Llama Stack's inference provider vllm-inference reports 'Error: Health"
+        in message
+    )
+    assert "Llama Stack cannot reach the model server" in message  # the cause, as before
