@@ -489,8 +489,10 @@ def why_model_missing(
                     "to the mTLS-only model service"
                 )
                 break
-    except KubeApiError:
-        pass
+    except KubeApiError as error:  # said, so a missing sidecar is not silently left out
+        reasons.append(
+            f"(Llama Stack's pods could not be read: HTTP {error.status} {error.reason})"
+        )
     return "; ".join(reasons) or None
 
 

@@ -80,8 +80,8 @@ def events_for(kube: Kube, namespace: str | None, names: Iterable[str]) -> Evide
                 f"/api/v1/namespaces/{namespace}/events",
                 params={"fieldSelector": f"involvedObject.name={name}"},
             )
-        except KubeApiError:
-            return None
+        except KubeApiError as error:  # noted in the evidence, never the step's failure
+            return Evidence(name="events", text=f"(events not available: {error})")
         events.extend(listing.get("items", []))
     if not events:
         return Evidence(name="events", text=f"no events for {', '.join(sorted(wanted))}")
