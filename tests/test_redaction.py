@@ -30,6 +30,7 @@ PLAIN_CANARIES = [  # in the cluster's objects or a .env file: never in any outp
     "canary-env-7b13",  # an env value whose name gives nothing away
     "canary-crenv-61d9",  # a custom resource's env, as a LlamaStackDistribution's
     "minio-canary-access",  # a .env value, shown by --tb=long as a step's argument
+    "canary-event-1e5f",  # a URL's password in an event's message (events evidence)
 ]
 CANARIES = PLAIN_CANARIES + [base64.b64encode(c.encode()).decode() for c in PLAIN_CANARIES]
 # What the feature expects of those fields: the feature shows them (Allure lists a step's
@@ -250,6 +251,7 @@ def test_no_canary_in_the_terminal_or_any_report(canary_runs: list[tuple[Run, Pa
         files = [p for p in folder.rglob("*") if p.is_file()]
         assert any(p.name.endswith("-attachment.yaml") for p in files)
         assert any(p.name == "junit.xml" for p in files)
+        assert any("-evidence" in str(p) and p.name == "events.txt" for p in files), files
         for path in files:
             text = path.read_text(errors="replace")
             leaks = [c for c in CANARIES if c in text]

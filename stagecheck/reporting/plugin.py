@@ -132,7 +132,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _current_config = None
     state = config.stash.get(STATE, None)
     if state is not None and not _is_worker(config):
-        _sweep([*state.written, *([state.results_dir] if state.results_dir else [])])
+        evidence = sorted(state.settings.reports_dir.glob("*-evidence"))  # the pages' files
+        _sweep([*state.written, *evidence, *([state.results_dir] if state.results_dir else [])])
 
 
 # -- collecting: one record per scenario ---------------------------------------------------------
