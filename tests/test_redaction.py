@@ -40,6 +40,13 @@ FEATURE = ROOT / "tests/features/redaction/canaries.feature"
 
 
 # -- the rules ------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What this process remembered in other tests (a kubeconfig's token "secret", say) would
+    be cut here too: each rule is tested against a run that has met no secret yet."""
+    monkeypatch.setattr(redaction, "_known", redaction._Known())
+
+
 @pytest.mark.parametrize(
     ("text", "shown"),
     [

@@ -183,8 +183,9 @@ class ControlPlane:
             f"--kube-controller-manager-port={manager}",
             f"--kube-scheduler-port={scheduler}",
             f"--controller-port={kwok}",
-            # kwok serves port-forward for its fake pods from these resources (tested for real).
-            "--enable-crds=PortForward,ClusterPortForward",
+            # kwok serves port-forward and logs for its fake pods from these resources (tested
+            # for real; the logs are the data plane's, container_logs.py).
+            "--enable-crds=PortForward,ClusterPortForward,Logs,ClusterLogs",
             f"--wait={READY_TIMEOUT_S}s",
             "--quiet-pull",
         ]

@@ -35,6 +35,7 @@ FEATURES = str(ROOT / "features" / "stage2")
 
 
 RUN_DIRS: dict[str, Path] = {}  # variant -> the folder of its run
+PARALLEL: dict[str, tuple[Run, Path]] = {}  # variant -> its run on two workers, its folder
 BUCKET_FEATURE = str(ROOT / "tests" / "features" / "provisioning" / "bucket.feature")
 
 
@@ -62,9 +63,12 @@ def stage2_run(
     extra: tuple[str, ...] = (),
     forwarded: tuple[str, ...] | None = None,
     in_cluster: bool = False,
+    parallel: bool = False,
 ) -> Iterator[Run]:
     """The stage-2 features on the variant; with ``forwarded`` (pytest arguments), a second run
-    reaching the services through port-forwards instead of their loopback URLs."""
+    reaching the services through port-forwards instead of their loopback URLs; with
+    ``parallel``, the same run on two workers right after it (the world as old: a fault's
+    Deployment turns ProgressDeadlineExceeded ten minutes on, and the message with it)."""
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{fault or 'healthy'}")
     cache = load_settings(ROOT).cache_dir
     RUN_DIRS[fault or "healthy"] = tmp
@@ -79,6 +83,10 @@ def stage2_run(
         args += preflight
         run = run_pytest(args, tmp)
         (tmp / "buckets-after").write_text(" ".join(buckets(plane)))
+        if parallel:
+            # Its reports as deep as the serial run's, so that the page's relative links match.
+            beside = _fresh(tmp.parent / f"{tmp.name}-parallel")
+            PARALLEL[fault or "healthy"] = (run_pytest([*args, "-n", "2"], beside), beside)
         if forwarded is not None:
             # As a kind or OpenShift user runs it: a token-only kubeconfig (no client
             # certificate), every service through a port-forward tunnel.
@@ -178,6 +186,7 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         extra=(BUCKET_FEATURE,),
         forwarded=(FEATURES,),
         in_cluster=True,
+        parallel=True,
     )
 
 
@@ -189,7 +198,10 @@ def seed_fault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 @pytest.fixture(scope="module")
 def milvus_down(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     yield from stage2_run(
-        tmp_path_factory.mktemp("milvus"), "milvus-down", forwarded=(FEATURES, "-m", "milvus")
+        tmp_path_factory.mktemp("milvus"),
+        "milvus-down",
+        forwarded=(FEATURES, "-m", "milvus"),
+        parallel=True,
     )
 
 
@@ -295,6 +307,32 @@ def test_the_seed_incident_turns_the_mesh_scenario_red_with_the_broken_link(
     ]:
         assert fragment in result.message, result.message
     assert result.seconds < 30  # its budget is 2 minutes: a rolled-out workload will not change
+
+
+def test_the_seed_incident_attaches_the_llama_stack_containers_log(seed_fault: Run) -> None:
+    """As the seed's author read `oc logs`: the red mesh step carries the log of the pod it is
+    about, served by the API server from the data plane's Llama Stack process."""
+    scenario = "Llama Stack runs with its mesh sidecar"
+    assert "container logs" in seed_fault.result(scenario).message  # listed with the evidence
+    results = RUN_DIRS["seed-no-sidecar"] / "reports" / "allure-results"
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        if result["name"] != scenario:
+            continue
+        found = result.get("attachments", []) + [
+            a for step in result.get("steps", []) for a in step.get("attachments", [])
+        ]
+        (logs,) = [
+            (results / a["source"]).read_text() for a in found if a["name"] == "container logs"
+        ]
+        first = logs.split("\n\n")[0].splitlines()
+        assert first[0].startswith("== pod llama-stack-") and first[0].endswith(
+            ", container llamastack"
+        )
+        # Llama Stack's own lines, as its process wrote them (not "(empty)", not an error)
+        assert len(first) > 3 and not first[1].startswith("("), logs[:2000]
+        return
+    raise AssertionError(f"no Allure result for {scenario} in {results}")
 
 
 def test_the_seed_incident_leaves_the_rest_of_the_mesh_green(seed_fault: Run) -> None:
@@ -423,18 +461,15 @@ def test_the_reports_agree_with_a_red_run(seed_fault: Run) -> None:
 
 
 # -- parallel runs (pytest -n 2, pytest-xdist): the serial runs above, again on two workers -----
-def _parallel_parity(variant: str, serial: Run, extra: tuple[str, ...]) -> None:
-    """features/stage2 with -n 2 on the variant's sandbox (still up: the fixture's module
-    scope) gives the serial run's verdicts, JUnit cases, status page and terminal summary; no
-    two scenarios create an object of the same name (from the API server's audit log)."""
+def _parallel_parity(variant: str, serial: Run) -> None:
+    """features/stage2 with -n 2 on the variant's sandbox, right after the serial run, gives
+    its verdicts, JUnit cases, status page and terminal summary; no two scenarios create an
+    object of the same name (from the API server's audit log)."""
     from tests.support import junit_cases, summary_of, without_timings
 
     tmp = RUN_DIRS[variant]
     plane = ControlPlane(ROOT, tmp / "plane", name=f"stagecheck-{variant}")
-    args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), FEATURES, *extra]
-    # Its reports as deep as the serial run's, so that the page's relative links match.
-    beside = _fresh(tmp.parent / f"{tmp.name}-parallel")
-    parallel = run_pytest([*args, "-n", "2"], beside)
+    parallel, beside = PARALLEL[variant]
     seconds = f"serial {serial.seconds:.1f} s, -n 2 {parallel.seconds:.1f} s\n"
     (beside / "seconds.txt").write_text(seconds)  # for the README's "when it helps"
     assert "created: 2/2 workers" in parallel.output, parallel.output[-3000:]
@@ -462,10 +497,10 @@ def _created(event: dict[str, object]) -> tuple[str, str, str] | None:
 
 
 def test_two_workers_give_the_serial_run_on_the_healthy_sandbox(healthy: Run) -> None:
-    _parallel_parity("healthy", healthy, (BUCKET_FEATURE,))
+    _parallel_parity("healthy", healthy)
 
 
 def test_two_workers_give_the_serial_run_on_a_fault_variant(milvus_down: Run) -> None:
     # milvus-down, not the seed incident: its red scenarios fail in seconds, where the seed's
     # RAG scenarios wait out their model budgets twice over under two workers (8 minutes).
-    _parallel_parity("milvus-down", milvus_down, ("--no-preflight-stop",))
+    _parallel_parity("milvus-down", milvus_down)

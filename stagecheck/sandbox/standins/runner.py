@@ -25,6 +25,7 @@ from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.standins.base import Context, Controller
+from stagecheck.sandbox.standins.container_logs import ContainerLogsStandin
 from stagecheck.sandbox.standins.docling import DoclingOperatorStandin
 from stagecheck.sandbox.standins.kserve import KServeStandin
 from stagecheck.sandbox.standins.llamastack import LlamaStackOperatorStandin
@@ -69,7 +70,7 @@ def controllers() -> list[Controller]:
         [make() for make in made]
         + [*mesh_standins()]
         + [make() for make in operators]
-        + [gate, NodeStandin(gate)]
+        + [gate, NodeStandin(gate), ContainerLogsStandin()]
     )
 
 
