@@ -26,12 +26,12 @@ from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, fail
+from stagecheck.engine.provision import Planned
 from stagecheck.errors import (
     ConfigError,
     KubeApiError,
     SpecificationError,
     UnknownKind,
-    WriteRefused,
 )
 from stagecheck.kube.client import JsonObject
 
@@ -90,13 +90,14 @@ def milvus_version(endpoint: Endpoint) -> str:
 
 
 def require_writes(target: Target, endpoint: Endpoint, what: str) -> None:
-    """Data-plane writes are writes: refused, before anything is sent, on a target that does
-    not allow writes in this run (as the Kubernetes client refuses its own)."""
+    """Data-plane writes are writes: on a target that does not allow them in this run they are
+    planned, not made (the scenario is skipped saying what it would have written, as the
+    connectivity probe is), before anything is sent."""
     if not target.allow_writes:
-        raise WriteRefused(
-            f"refused to {what} at {endpoint.describe()}: {target.describe()} is read-only in "
-            "this run; start the run with --allow-writes to let it write to its services"
-        )
+        raise Planned(
+            [f"{what} at {endpoint.describe()} ({target.describe()} is read-only in this run: "
+             "--allow-writes lets it write to its services)"]
+        )  # fmt: skip
 
 
 def milvus_round_trip(endpoint: Endpoint, target: Target, dimension: int = 8) -> None:
