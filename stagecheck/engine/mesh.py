@@ -336,7 +336,13 @@ def _describe_chain(chain: list[JsonObject]) -> str:
 
 
 def safe_explain(kube: Kube, discovery: Discovery, pod: JsonObject) -> Diagnosis | None:
+    """The diagnosis, or, when the API refuses a read it needs, a cause saying so: a red step
+    never loses its explanation silently."""
     try:
         return explain_missing_sidecar(kube, discovery, pod)
-    except KubeApiError:
-        return None
+    except KubeApiError as error:
+        return Diagnosis(
+            f"the mesh diagnosis could not read what it needs ({error}): grant the run "
+            "read access to the mesh's objects to have the cause named",
+            [],
+        )

@@ -4,7 +4,6 @@ never appear in any message."""
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,6 +19,7 @@ from stagecheck.errors import (
     SpecificationError,
     StateError,
 )
+from stagecheck.kube.client import secret_value
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -54,11 +54,10 @@ def credentials_from_secret(
     missing = [f for f in (access_field, secret_field) if f not in data]
     if missing:
         raise StateError(f"{origin} has no key {', '.join(missing)} (keys: {', '.join(data)})")
-    return Credentials(
-        base64.b64decode(data[access_field]).decode(),
-        base64.b64decode(data[secret_field]).decode(),
-        origin,
-    )
+    access, secret_key = secret_value(secret, access_field), secret_value(secret, secret_field)
+    if access is None or secret_key is None:
+        raise StateError(f"{origin}: {access_field} or {secret_field} is not base64 of text")
+    return Credentials(access, secret_key, origin)
 
 
 def client(endpoint: Endpoint, credentials: Credentials) -> Minio:

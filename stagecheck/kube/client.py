@@ -8,6 +8,7 @@ the one reader of kubeconfigs, and serves requests, watches and port-forward tun
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from collections.abc import Generator, Iterator, Mapping
@@ -37,6 +38,20 @@ from stagecheck.kube.tls import PemFiles, ssl_context, untrusted, untrusted_mess
 from stagecheck.redaction import remember_secret_object
 
 JsonObject = dict[str, Any]
+
+
+def secret_value(secret: JsonObject, key: str) -> str | None:
+    """The decoded value of a Secret's ``data`` key; None when there is no such key or its
+    value is not base64 of UTF-8 text."""
+    value = (secret.get("data") or {}).get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 CONNECT_TIMEOUT_S = 3.0
 REQUEST_TIMEOUT_S = 30.0
 
@@ -210,10 +225,15 @@ class Kube:
             params["dryRun"] = "All"
         return self._write("PATCH", path, body, "application/apply-patch+yaml", params)
 
-    def delete(self, path: str, grace_period_s: int | None = None) -> JsonObject | None:
+    def delete(
+        self, path: str, grace_period_s: int | None = None, uid: str | None = None
+    ) -> JsonObject | None:
+        """DELETE; with ``uid``, only that object (not one made since under its name)."""
         params = None if grace_period_s is None else {"gracePeriodSeconds": str(grace_period_s)}
+        body = None if uid is None else {"kind": "DeleteOptions", "apiVersion": "v1",
+                                         "preconditions": {"uid": uid}}  # fmt: skip
         try:
-            return self._write("DELETE", path, None, params=params)
+            return self._write("DELETE", path, body, params=params)
         except NotFound:
             return None
 

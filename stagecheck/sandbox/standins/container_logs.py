@@ -52,13 +52,14 @@ class ContainerLogsStandin(Reconciler):
         if self._passes % PODS_EVERY != 1 or ctx.served(LOGS_KIND) is None:
             return  # (a control plane without kwok's Logs resources: nothing to point)
         running = ctx.data_plane_services()
+        nodes = {n["metadata"]["name"]: n for n in ctx.items("Node")}  # once a pass
         for service in ctx.items("Service"):
             backend = ctx.backends.get(service["metadata"]["name"]) or ""
             if backend not in running:
                 continue
             self._mirrored.add(backend)
             cri = self._mirror(ctx.state_dir, backend)
-            for pod in self._pods(ctx, service):
+            for pod in self._pods(ctx, service, nodes):
                 apply_owned(ctx, self.name, pod, _logs_resource(pod, cri))
 
     def _mirror(self, state_dir: Path, backend: str) -> Path:
@@ -88,7 +89,7 @@ class ContainerLogsStandin(Reconciler):
         return target
 
     @staticmethod
-    def _pods(ctx: Context, service: JsonObject) -> list[JsonObject]:
+    def _pods(ctx: Context, service: JsonObject, nodes: dict[str, JsonObject]) -> list[JsonObject]:
         selector = (service.get("spec") or {}).get("selector") or {}
         if not selector:
             return []
@@ -97,7 +98,6 @@ class ContainerLogsStandin(Reconciler):
             f"/api/v1/namespaces/{namespace}/pods",
             params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
         )
-        nodes = {n["metadata"]["name"]: n for n in ctx.items("Node")}
         for pod in found.get("items") or []:  # list items carry no kind; an owner needs it
             pod.setdefault("apiVersion", "v1")
             pod.setdefault("kind", "Pod")

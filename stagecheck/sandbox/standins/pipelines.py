@@ -89,7 +89,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from stagecheck.kube.client import JsonObject
+from stagecheck.kube.client import JsonObject, secret_value
 from stagecheck.sandbox.standins.base import (
     Context,
     Reconciler,
@@ -562,9 +562,8 @@ def _params(ctx: Context, dspa: JsonObject) -> _Params:
     params.secure = bool(secure) if secure is not None else scheme == "https"
     reference = external.get("s3CredentialsSecret") or {}
     secret = ctx.get("Secret", reference.get("secretName") or "", params.namespace)
-    data = (secret or {}).get("data") or {}
-    params.access_key = _decoded(data.get(reference.get("accessKey") or ""))
-    params.secret_key = _decoded(data.get(reference.get("secretKey") or ""))
+    params.access_key = secret_value(secret or {}, reference.get("accessKey") or "") or ""
+    params.secret_key = secret_value(secret or {}, reference.get("secretKey") or "") or ""
     if not params.access_key or not params.secret_key:
         raise ParamsError(
             f"object storage password from secret [{reference.get('secretName')}] for keys "
@@ -574,15 +573,6 @@ def _params(ctx: Context, dspa: JsonObject) -> _Params:
     if not params.host:
         params.store_problem = "Could not determine Object Storage Endpoint"
     return params
-
-
-def _decoded(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return base64.b64decode(value).decode()
-    except (ValueError, UnicodeDecodeError):
-        return ""
 
 
 def _labels(params: _Params, app: str) -> dict[str, str]:
