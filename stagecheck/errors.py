@@ -123,6 +123,16 @@ class WriteRefused(EnvironmentProblem):
     """A write was about to be sent to a target that does not allow writes in this run."""
 
 
+class InUseByAnotherRun(EnvironmentProblem):
+    """An object another live run of stagecheck created: that run's cleanup will delete it, so
+    this run leaves it alone (one provisioning run per namespace at a time)."""
+
+
+class JournalUnwritable(EnvironmentProblem):
+    """The run's lease, where each change is recorded before it is made, cannot be written:
+    so the change is not made."""
+
+
 class UnknownKind(StagecheckError):
     """The cluster serves no kind of that name, nor one close to it: the operator that owns
     its CRD is missing."""

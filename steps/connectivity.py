@@ -10,15 +10,16 @@ one such node, its stand-in kubelet.
 
 from __future__ import annotations
 
-from stagecheck.config import Settings, Target
+from stagecheck.config import Target
 from stagecheck.engine import probe
 from stagecheck.engine.kubernetes import Cluster
+from stagecheck.engine.runs import Journal
 from steps.kubernetes import sentence
 
 
 @sentence(r'the workload "(?P<workload>[^"]+)" can reach "(?P<url>[^"]+)"')
 def workload_can_reach(
-    cluster: Cluster, target: Target, settings: Settings, workload: str, url: str
+    cluster: Cluster, target: Target, journal: Journal, workload: str, url: str
 ) -> None:
     image = target.vars.get("probe_image", probe.DEFAULT_IMAGE)
-    probe.can_reach(cluster.kube, target.namespace, workload, url, settings.run.id, image)
+    probe.can_reach(cluster.kube, target.namespace, workload, url, journal, image)

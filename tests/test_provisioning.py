@@ -107,10 +107,14 @@ def test_a_label_set_by_a_scenario_is_restored(sandbox_run: Run, world: Kube) ->
         ),
         (
             "A manifest of a kind the cluster does not serve applies nothing",
-            [
-                "LlamaStackDistribution private-ai-demo/llama-stack",
+            [  # every kind the cluster lacks, at once, each with its objects
+                "2 kind(s) of this set are not served by the cluster",
+                "LlamaStackDistribution private-ai-demo/llama-stack (",
                 "unknown-kind/objects.yaml document 2",
-                "serves no kind",
+                "LlamaStackDistribution private-ai-demo/llama-stack-2 (",
+                "Gadget private-ai-demo/gadget (",
+                "serves no kind 'LlamaStackDistribution",
+                "serves no kind 'Gadget",
             ],
             "must-not-exist-b",
         ),

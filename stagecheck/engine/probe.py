@@ -27,7 +27,8 @@ from typing import Any
 from stagecheck.engine.checks import condition, container_names
 from stagecheck.engine.evidence import object_yaml
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
-from stagecheck.engine.provision import MANAGED_BY, RUN_LABEL, Planned
+from stagecheck.engine.provision import Planned
+from stagecheck.engine.runs import MANAGED_BY, RUN_LABEL, Journal
 from stagecheck.errors import CannotRunHere, KubeApiError, ProbeError, StagecheckError
 from stagecheck.kube.client import JsonObject, Kube
 
@@ -193,25 +194,32 @@ def judge(workload: str, url: str, verdict: Verdict, workload_has_sidecar: bool)
     return Observation(ok=False, actual=actual, cause=cause)
 
 
-def can_reach(kube: Kube, namespace: str, workload: str, url: str, run_id: str, image: str) -> str:
+def can_reach(
+    kube: Kube, namespace: str, workload: str, url: str, journal: Journal, image: str
+) -> str:
     """Run the probe on a cluster that runs containers; returns what was seen."""
     if not kube.target.allow_writes:  # plan mode: say what the probe would create
         raise Planned([f"create a probe pod in {namespace} as {workload} to reach {url}"])
     if why := runs_containers(kube):
         raise CannotRunHere(f"workload {workload} reaching {url}: {why}")
     deployment = kube.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{workload}")
-    pod = probe_pod(deployment, url, run_id, image, simulated_nodes(kube))
+    pod = probe_pod(deployment, url, journal.run_id, image, simulated_nodes(kube))
     path = f"/api/v1/namespaces/{namespace}/pods"
+    name = pod["metadata"]["name"]
+    token = journal.intend(
+        {"op": "delete", "path": f"{path}/{name}", "what": f"probe Pod {namespace}/{name}"}
+    )
     try:
         kube.create(path, pod)
     except StagecheckError as error:
+        journal.forget(token)
         raise ProbeError(f"the probe pod for {workload} cannot be created: {error}") from None
-    name = pod["metadata"]["name"]
     try:
         finished, log = _await_probe(kube, f"{path}/{name}")
     finally:
         with suppress(KubeApiError):  # already gone
             kube.delete(f"{path}/{name}")
+            journal.forget(token)
     verdict = read_verdict(log, finished)
     workload_sidecar = _pods_have_sidecar(kube, namespace, deployment)
     observation = judge(workload, url, verdict, workload_sidecar)

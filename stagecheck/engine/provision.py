@@ -7,12 +7,12 @@ anything of it is applied; fields another manager owns (GitOps, an operator) are
 over (a conflict names the manager and the field); objects that existed before the run are
 never deleted and are given back as they were (the fields the run applied are released), a
 Secret that existed with other values is not overwritten; objects the run creates carry its
-run label.
+run label; an object another live run created is left alone. Every change is written to the
+run's journal (``runs``) before it is made, so a run killed outright is cleaned up by the next.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import subprocess
 from collections.abc import Callable, Mapping
@@ -26,7 +26,17 @@ from stagecheck.config import RunOptions
 from stagecheck.engine import s3
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.kubernetes import Cluster, ObjectRef
+from stagecheck.engine.runs import (
+    MANAGED_BY,
+    RUN_LABEL,
+    Change,
+    Journal,
+    created_by_live_run,
+    field_manager,
+    undo,
+)
 from stagecheck.errors import (
+    InUseByAnotherRun,
     KubeApiError,
     ManifestError,
     MissingCredential,
@@ -34,13 +44,10 @@ from stagecheck.errors import (
     UnknownKind,
     WriteRefused,
 )
-from stagecheck.kube.client import Kube
+from stagecheck.kube.client import Kube, secret_value
 from stagecheck.kube.discovery import ResourceType
 from stagecheck.redaction import remember
 
-RUN_LABEL = "stagecheck.io/run"
-MANAGED_BY = "app.kubernetes.io/managed-by"
-FIELD_MANAGER = "stagecheck"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Applied first, in this order, so that what others depend on exists (as Helm and kubectl do).
 KIND_ORDER = (
@@ -79,12 +86,18 @@ class Manifest:
 
 @dataclass
 class Ledger:
-    """What a run changed, as undo actions; undone newest first."""
+    """What a scenario changed, as undo actions; undone newest first. Each undone change is
+    struck from the run's journal (``forget``), which recorded it before it was made."""
 
     undo: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+    forget: Callable[[int], None] = lambda token: None
+    tokens: list[int | None] = field(default_factory=list)
 
-    def record(self, description: str, action: Callable[[], object]) -> None:
+    def record(
+        self, description: str, action: Callable[[], object], token: int | None = None
+    ) -> None:
         self.undo.append((description, action))
+        self.tokens.append(token)
 
     def descriptions(self) -> list[str]:
         return [d for d, _ in self.undo]
@@ -93,13 +106,17 @@ class Ledger:
         """Undo everything; returns the problems met (each undo is attempted)."""
         problems = []
         while self.undo:
-            description, action = self.undo.pop()
+            (description, action), token = self.undo.pop(), self.tokens.pop()
             try:
                 action()
             except StagecheckError as error:
                 problems.append(f"{description}: {error}")
+                continue
             except Exception as error:  # noqa: BLE001 - every undo is tried; each problem told
                 problems.append(f"{description}: {type(error).__name__}: {error}")
+                continue
+            if token is not None:
+                self.forget(token)
         return problems
 
 
@@ -157,9 +174,16 @@ class Provisioner:
     """Applies and creates on behalf of one scenario, recording how to undo it."""
 
     def __init__(
-        self, cluster: Cluster, run: RunOptions, kustomize: Path | None, ledger: Ledger
+        self,
+        cluster: Cluster,
+        run: RunOptions,
+        kustomize: Path | None,
+        ledger: Ledger,
+        journal: Journal,
     ) -> None:
         self.cluster, self.run, self.kustomize, self.ledger = cluster, run, kustomize, ledger
+        self.journal = journal
+        self.manager = field_manager(run.id)
 
     @property
     def kube(self) -> Kube:
@@ -187,6 +211,7 @@ class Provisioner:
             if m.doc.get("kind") == "CustomResourceDefinition"
         }
         resolved: list[tuple[Manifest, ResourceType | None]] = []
+        unserved: dict[str, list[str]] = {}  # the error for a kind -> the objects of that kind
         for manifest in manifests:
             group = manifest.doc["apiVersion"].rpartition("/")[0]
             try:
@@ -194,8 +219,17 @@ class Provisioner:
                 resolved.append((manifest, self.cluster.discovery.resolve(spelling)))
             except UnknownKind as error:
                 if (group, manifest.doc["kind"]) not in defined:
-                    raise ManifestError(f"{manifest.describe()}: {error}") from None
+                    unserved.setdefault(str(error), []).append(manifest.describe())
                 resolved.append((manifest, None))
+        if len(unserved) == 1 and sum(map(len, unserved.values())) == 1:
+            [(why, [what])] = [(e, w) for e, w in unserved.items()]
+            raise ManifestError(f"{what}: {why}")
+        if unserved:  # every kind the set needs and the cluster lacks, at once
+            lines = [f"\n  - {', '.join(what)}: {why}" for why, what in unserved.items()]
+            raise ManifestError(
+                f"{len(unserved)} kind(s) of this set are not served by the cluster, so "
+                "nothing of it was applied:" + "".join(lines)
+            )
         return resolved
 
     def _dry_run(self, resolved: list[tuple[Manifest, ResourceType | None]]) -> None:
@@ -213,10 +247,15 @@ class Provisioner:
                 self.kube.apply(
                     resource.object_path(manifest.doc["metadata"]["name"], namespace),
                     self._body(manifest, resource, labelled=True),
-                    field_manager=FIELD_MANAGER,
+                    field_manager=self.manager,
                     dry_run=True,
                 )
             except KubeApiError as error:
+                if _on_run_label(error):  # it exists, made by another run
+                    path = resource.object_path(manifest.doc["metadata"]["name"], namespace)
+                    self._refuse_if_another_runs(manifest.describe(), self.kube.get_or_none(path))
+                    if len(error.causes) == len(_on_run_label(error)):
+                        continue  # a dead run's, kept: the real apply leaves its labels alone
                 raise ManifestError(
                     _rejected(manifest, error, "so nothing of this set was applied")
                 ) from None
@@ -228,24 +267,37 @@ class Provisioner:
         namespace = self._namespace(manifest, resource)
         name = manifest.doc["metadata"]["name"]
         path = resource.object_path(name, namespace)
-        existed = self.kube.get_or_none(path) is not None
-        try:
-            self.kube.apply(
-                path, self._body(manifest, resource, labelled=not existed), FIELD_MANAGER
-            )
-        except KubeApiError as error:
-            raise ManifestError(_rejected(manifest, error)) from None
         ref = ObjectRef(resource, name, namespace)
+        current = self.kube.get_or_none(path)
+        self._refuse_if_another_runs(f"{ref}", current)
+        existed = current is not None
         if not existed:  # never delete what was there before the run
-            self.ledger.record(f"delete {ref}", lambda: self._delete(path))
+            change: Change = {"op": "delete", "path": path, "what": str(ref)}
         else:  # give back the fields this run applied: the object is as it was before
             bare = {"apiVersion": manifest.doc["apiVersion"], "kind": manifest.doc["kind"]}
             bare["metadata"] = {"name": name, **({"namespace": namespace} if namespace else {})}
-            self.ledger.record(
-                f"restore {ref} as it was before the run",
-                lambda: self.kube.apply(path, bare, FIELD_MANAGER),
+            change = {"op": "release", "path": path, "body": bare, "what": f"fields of {ref}"}
+        token = self.journal.intend(change)
+        try:
+            self.kube.apply(
+                path, self._body(manifest, resource, labelled=not existed), self.manager
             )
+        except KubeApiError as error:
+            self.journal.forget(token)
+            if _on_run_label(error):
+                raise InUseByAnotherRun(_another_run(str(ref), "a moment ago")) from None
+            raise ManifestError(_rejected(manifest, error)) from None
+        description = f"delete {ref}" if not existed else f"restore {ref} as it was before the run"
+        self.ledger.record(description, self._undo(change), token)
         return ref
+
+    def _undo(self, change: Change) -> Callable[[], None]:
+        return lambda: undo(self.kube, self.run.id, change)
+
+    def _refuse_if_another_runs(self, what: str, current: dict[str, Any] | None) -> None:
+        other = created_by_live_run(self.journal, current)
+        if other is not None:
+            raise InUseByAnotherRun(_another_run(what, f"by run {other}, which is still running"))
 
     def _body(self, manifest: Manifest, resource: ResourceType, labelled: bool) -> dict[str, Any]:
         body: dict[str, Any] = copy.deepcopy(manifest.doc)
@@ -265,9 +317,6 @@ class Provisioner:
     def _exists_namespace(self, name: str | None) -> bool:
         return name is None or self.kube.get_or_none(f"/api/v1/namespaces/{name}") is not None
 
-    def _delete(self, path: str) -> None:
-        self.kube.delete(path)
-
     # -- secrets and labels --------------------------------------------------------------------
     def create_secret(
         self, name: str, keys: list[str], values: Mapping[str, str], origin: str
@@ -284,6 +333,7 @@ class Provisioner:
         self._require_writes(f"create secret {name}")
         path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
         before = self.kube.get_or_none(path)
+        self._refuse_if_another_runs(f"Secret {namespace}/{name}", before)
         if before is not None:
             self._reuse_secret(before, keys, values)
             return
@@ -295,16 +345,21 @@ class Provisioner:
             "type": "Opaque",
             "stringData": {k: values[k] for k in keys},
         }
-        self.kube.apply(path, body, FIELD_MANAGER)
-        self.ledger.record(f"delete Secret {namespace}/{name}", lambda: self._delete(path))
+        change: Change = {"op": "delete", "path": path, "what": f"Secret {namespace}/{name}"}
+        token = self.journal.intend(change)
+        try:
+            self.kube.apply(path, body, self.manager)
+        except KubeApiError:
+            self.journal.forget(token)
+            raise
+        self.ledger.record(f"delete Secret {namespace}/{name}", self._undo(change), token)
 
     def _reuse_secret(
         self, secret: dict[str, Any], keys: list[str], values: Mapping[str, str]
     ) -> None:
         """A Secret that was there before the run is used as it is when it holds the same
         values, and never overwritten (its old values could not be given back)."""
-        data = secret.get("data") or {}
-        differ = [k for k in keys if _decoded(data.get(k)) != values[k]]
+        differ = [k for k in keys if secret_value(secret, k) != values[k]]
         if differ:
             meta = secret["metadata"]
             raise WriteRefused(
@@ -320,12 +375,14 @@ class Provisioner:
         self._require_writes(f"label namespace {name}")
         current = self.kube.get(path)
         before = (current["metadata"].get("labels") or {}).get(key)
+        if before == value:
+            return
+        what = f"label {key} of Namespace {name}"
+        change: Change = {"op": "label", "path": path, "key": key, "value": value,
+                          "before": before, "what": what}  # fmt: skip
+        token = self.journal.intend(change)
         self.kube.patch(path, {"metadata": {"labels": {key: value}}})
-        if before != value:
-            self.ledger.record(
-                f"restore label {key} of Namespace {name}",
-                lambda: self.kube.patch(path, {"metadata": {"labels": {key: before}}}),
-            )
+        self.ledger.record(f"restore {what}", self._undo(change), token)
 
     def ensure_bucket(self, endpoint: Endpoint, bucket: str, secret: str) -> None:
         """The S3 bucket exists (created with the Secret's keys if missing; removed at the end
@@ -376,11 +433,19 @@ def _rejected(manifest: Manifest, error: KubeApiError, consequence: str = "") ->
     return f"{head}: {summary} is invalid:" + "".join(lines)
 
 
-def _decoded(value: object) -> str | None:
-    try:
-        return base64.b64decode(str(value), validate=True).decode() if value is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return None
+def _on_run_label(error: KubeApiError) -> list[str]:
+    """The conflicting fields of an apply that are stagecheck's own labels (another run's)."""
+    if error.status != 409:
+        return []
+    return [f for f, _ in error.causes if RUN_LABEL in f or MANAGED_BY in f]
+
+
+def _another_run(what: str, when: str) -> str:
+    return (
+        f"{what} was created {when}: its cleanup will delete it, so this run leaves it "
+        "alone; run one provisioning run per namespace at a time, or give this run a "
+        "namespace of its own"
+    )
 
 
 def _apply_order(manifest: Manifest) -> int:
