@@ -32,7 +32,16 @@ DEFAULT_NAMESPACE = "private-ai-demo"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 # The keys a target in stagecheck.toml may have, by type; anything else is a typo, refused.
-COMMON_KEYS = ("type", "namespace", "vars", "endpoints", "insecure-endpoints", "endpoint-auth")
+COMMON_KEYS = (
+    "type",
+    "namespace",
+    "vars",
+    "endpoints",
+    "insecure-endpoints",
+    "endpoint-auth",
+    "endpoint-timeout",
+)
+DEFAULT_ENDPOINT_TIMEOUT_S = 60.0  # a call to one of the stage's services, at most
 TARGET_KEYS: dict[str, tuple[str, ...]] = {
     "sandbox": (*COMMON_KEYS, "endpoints-via"),
     "kind": (*COMMON_KEYS, "cluster", "context", "kubeconfig"),
@@ -79,6 +88,9 @@ class Target:
     # The bearer token an endpoint gets: "kubeconfig" (the context's token, as after `oc login`),
     # "serviceaccount:NAME" (a short-lived TokenRequest), "env:VARIABLE", or "none".
     endpoint_auth: Mapping[str, str] = field(default_factory=dict)
+    # The longest any call to a stage service may take; one that times out marks that
+    # endpoint unresponsive for the rest of the run (later steps on it fail at once).
+    endpoint_timeout_s: float = DEFAULT_ENDPOINT_TIMEOUT_S
     in_cluster: InCluster | None = None  # for the in-cluster type
 
     def describe(self) -> str:
@@ -257,6 +269,12 @@ def _target_from_entry(
                 f"target {name!r}: endpoint-auth {endpoint} = {source!r}; use kubeconfig, "
                 "serviceaccount:NAME, env:VARIABLE or none"
             )
+    timeout = entry.get("endpoint-timeout", DEFAULT_ENDPOINT_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError(
+            f"target {name!r}: endpoint-timeout = {timeout!r}; give the seconds a call to a "
+            "stage service may take, a number above 0 (default 60)"
+        )
     if type_ == "sandbox":
         kubeconfig = Path(kubeconfig_override or sandbox_kubeconfig(sandbox_dir))
         context = None
@@ -301,6 +319,7 @@ def _target_from_entry(
         endpoints=endpoints,
         insecure_endpoints=insecure,
         endpoint_auth=auth,
+        endpoint_timeout_s=float(timeout),
         in_cluster=in_cluster,
     )
 

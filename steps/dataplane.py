@@ -26,6 +26,7 @@ from stagecheck.engine import dataplane
 from stagecheck.engine.dataplane import LlamaStack, RagExchange
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
+from stagecheck.engine.runs import Journal
 from stagecheck.reporting.versions import SeenVersions
 from steps.kubernetes import WITHIN, sentence
 
@@ -36,8 +37,8 @@ def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions) -> None:
 
 
 @sentence("Milvus stores and finds a vector in a scratch collection")
-def milvus_round_trip(endpoints: Endpoints, target: Target) -> None:
-    dataplane.milvus_round_trip(endpoints.resolve("milvus"), target)
+def milvus_round_trip(endpoints: Endpoints, target: Target, journal: Journal) -> None:
+    dataplane.milvus_round_trip(endpoints.resolve("milvus"), target, journal)
 
 
 @sentence(r'the Milvus collection "(?P<name>[^"]+)" holds at least (?P<count>\d+) entities')
@@ -79,19 +80,20 @@ def llama_stack_model(llama_stack: LlamaStack, target: Target, cluster: Cluster)
 
 @given("a vector store with the documents:", target_fixture="rag")
 def vector_store(
-    llama_stack: LlamaStack, target: Target, datatable: list[list[str]]
+    llama_stack: LlamaStack, target: Target, journal: Journal, datatable: list[list[str]]
 ) -> RagExchange:
-    return dataplane.rag_store(llama_stack, target, dataplane.documents_from_table(datatable))
+    documents = dataplane.documents_from_table(datatable)
+    return dataplane.rag_store(llama_stack, target, documents, journal)
 
 
 @given(
     parsers.re(r'a vector store with the documents in "(?P<folder>[^"]+)"'), target_fixture="rag"
 )
 def vector_store_from_folder(
-    llama_stack: LlamaStack, target: Target, settings: Settings, folder: str
+    llama_stack: LlamaStack, target: Target, settings: Settings, journal: Journal, folder: str
 ) -> RagExchange:
     documents = dataplane.documents_in(settings.root / folder)
-    return dataplane.rag_store(llama_stack, target, documents)
+    return dataplane.rag_store(llama_stack, target, documents, journal)
 
 
 @when(parsers.re(r'the question "(?P<question>[^"]+)" is asked'))

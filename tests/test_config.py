@@ -97,6 +97,26 @@ def test_endpoint_auth_sources_are_checked_and_the_sandbox_calls_pipelines_as_it
     assert sandbox.endpoint_auth == {"pipelines": "serviceaccount:rag-workload-sa"}
 
 
+@pytest.mark.parametrize("value", ['"60s"', "0", "-1", "true"])
+def test_an_endpoint_timeout_that_is_no_positive_number_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    (tmp_path / "stagecheck.toml").write_text(
+        f'[targets.kind]\ntype = "kind"\nendpoint-timeout = {value}\n'
+    )
+    with pytest.raises(ConfigError, match="endpoint-timeout = .*a number above 0"):
+        load_settings(tmp_path, env={"HOME": str(tmp_path)}, target_option="kind")
+
+
+def test_the_endpoint_timeout_is_60_s_unless_the_target_says(tmp_path: Path) -> None:
+    (tmp_path / "stagecheck.toml").write_text(
+        '[targets.kind]\ntype = "kind"\nendpoint-timeout = 7.5\n'
+    )
+    env = {"HOME": str(tmp_path), "STAGECHECK_CACHE": str(tmp_path)}
+    assert load_settings(tmp_path, env=env, target_option="kind").target.endpoint_timeout_s == 7.5
+    assert load_settings(tmp_path, env=env).target.endpoint_timeout_s == 60
+
+
 POD_ENV = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
 
 

@@ -3,14 +3,14 @@ Llama Stack has the model and answers from ingested documents.
 
 Each probe reaches its service through an Endpoint and fails with a StepFailure naming the
 service, what was expected, what came back, and the likely cause. Whatever a probe creates
-(scratch collections, vector stores, files) is removed before it returns.
+(scratch collections, vector stores, files) is removed before it returns, and carries the
+run id in its name: where a run writes, what dead runs left there is swept first (``runs``).
 """
 
 from __future__ import annotations
 
 import io
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -21,12 +21,13 @@ import httpx
 
 from stagecheck.config import Target
 from stagecheck.engine.checks import container_names
-from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine.endpoints import Endpoint, evidence_of, with_backend_evidence
 from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
-from stagecheck.engine.outcome import Evidence, fail
+from stagecheck.engine.outcome import Evidence, StepFailure, fail
 from stagecheck.engine.provision import Planned
+from stagecheck.engine.runs import Journal, data_plane_name, sweep_named
 from stagecheck.errors import (
     ConfigError,
     KubeApiError,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 INGEST_TIMEOUT_S = 120
+MILVUS_CONNECT_TIMEOUT_S = 10.0
 RAG_SYSTEM_PROMPT = "Answer using only the context."  # measured stable with small models
 
 
@@ -68,20 +70,28 @@ def _unreachable(endpoint: Endpoint, error: Exception) -> str:
 # -- Milvus -----------------------------------------------------------------------------------
 @contextmanager
 def milvus_client(endpoint: Endpoint) -> Iterator[MilvusClient]:
+    """A client of the Milvus endpoint; a red step inside carries the pods behind it."""
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
     subject = f"Milvus at {endpoint.url}"
-    try:
-        token = {"token": endpoint.token.value} if endpoint.token else {}
-        client = MilvusClient(uri=endpoint.url, timeout=10, **token)
-    except MilvusException as error:
-        raise fail(subject, "a Milvus server answering", _unreachable(endpoint, error),
-                   "the Milvus pod or its Service/Route is down") from None  # fmt: skip
-    try:
-        yield client
-    finally:
-        client.close()
+    with evidence_of(endpoint):
+        refuse_if_silent(endpoint, subject, "a Milvus server answering")
+        started = time.monotonic()
+        budget = min(MILVUS_CONNECT_TIMEOUT_S, endpoint.timeout_s)
+        try:
+            token = {"token": endpoint.token.value} if endpoint.token else {}
+            client = MilvusClient(uri=endpoint.url, timeout=budget, **token)
+        except MilvusException as error:
+            waited = time.monotonic() - started
+            if waited >= budget * 0.9:  # gRPC waited its whole budget for the channel
+                endpoint.health.note_timeout("a connection", waited)
+            raise fail(subject, "a Milvus server answering", _unreachable(endpoint, error),
+                       "the Milvus pod or its Service/Route is down") from None  # fmt: skip
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 def milvus_version(endpoint: Endpoint) -> str:
@@ -100,16 +110,20 @@ def require_writes(target: Target, endpoint: Endpoint, what: str) -> None:
         )  # fmt: skip
 
 
-def milvus_round_trip(endpoint: Endpoint, target: Target, dimension: int = 8) -> None:
+def milvus_round_trip(
+    endpoint: Endpoint, target: Target, journal: Journal, dimension: int = 8
+) -> None:
     """Create a scratch collection, insert, find the inserted vector, drop it (always)."""
     from pymilvus.exceptions import MilvusException
 
     require_writes(target, endpoint, "create a scratch collection")
-    name = f"stagecheck_scratch_{uuid.uuid4().hex[:8]}"
+    journal.hold()
+    name = data_plane_name(journal.run_id, "_")
     subject = f"Milvus at {endpoint.url}"
     vectors = [[float(i == j) for j in range(dimension)] for i in range(3)]
     with milvus_client(endpoint) as client:
         try:
+            sweep_milvus(client, journal, endpoint)
             client.create_collection(name, dimension=dimension, metric_type="COSINE")
             client.insert(name, [{"id": i, "vector": v} for i, v in enumerate(vectors)])
             hits = client.search(name, data=[vectors[2]], limit=1)
@@ -123,6 +137,16 @@ def milvus_round_trip(endpoint: Endpoint, target: Target, dimension: int = 8) ->
         finally:
             with suppress(MilvusException):  # the server went away: nothing to clean on it
                 client.drop_collection(name)
+
+
+def sweep_milvus(client: MilvusClient, journal: Journal, endpoint: Endpoint) -> None:
+    """Scratch collections of dead runs (a round trip killed before it dropped its own)."""
+    names = {
+        str(name): (lambda name=name: client.drop_collection(name))
+        for name in client.list_collections()
+        if str(name).startswith("stagecheck_")
+    }
+    sweep_named(journal, names, f"Milvus at {endpoint.url}")
 
 
 def milvus_collection_holds(endpoint: Endpoint, collection: str, at_least: int) -> None:
@@ -142,6 +166,7 @@ def _openai(endpoint: Endpoint) -> str:
     return endpoint.url if endpoint.url.endswith("/v1") else f"{endpoint.url}/v1"
 
 
+@with_backend_evidence
 def _call(
     endpoint: Endpoint, method: str, url: str, subject: str, expected: str, body: Any = None
 ) -> tuple[Any, Evidence]:
@@ -225,7 +250,9 @@ class LlamaStack:
         from llama_stack_client import LlamaStackClient
 
         http = httpx.Client(
-            verify=self.endpoint.verify_tls, timeout=120, headers=self.endpoint.headers()
+            verify=self.endpoint.verify_tls,
+            timeout=self.endpoint.timeout(),
+            headers=self.endpoint.headers(),
         )
         self.client = LlamaStackClient(base_url=self.endpoint.url, http_client=http, max_retries=0)
 
@@ -240,6 +267,7 @@ class LlamaStack:
         except (httpx.HTTPError, ValueError):
             return "unknown"
 
+    @with_backend_evidence
     def call(
         self, expected: str, action: Callable[[], T], cause: Callable[[], str | None] | None = None
     ) -> T:
@@ -310,6 +338,10 @@ class LlamaStack:
             )
         except llama_stack_client.APIError as error:
             status = getattr(error, "status_code", None)
+            said = f"HTTP {status}" if status else type(error).__name__
+            self.endpoint.health.note_unusable(
+                [model, model_id], f"a one-token completion through it failed ({said})"
+            )
             raise fail(
                 self.subject,
                 f"{expected} registered and answering",
@@ -320,14 +352,21 @@ class LlamaStack:
         return model_id
 
     def vector_store(
-        self, documents: list[tuple[str, str]], embedding_model: str, provider: str
+        self,
+        documents: list[tuple[str, str]],
+        embedding_model: str,
+        provider: str,
+        journal: Journal,
     ) -> str:
-        """A vector store holding the documents, ingested; removed by ``cleanup``."""
+        """A vector store holding the documents, ingested; removed by ``cleanup``. Stores that
+        dead runs left (the run id is in the name) are swept first."""
         client = self.client
+        journal.hold()
+        self.sweep(journal)
         store = self.call(
             "a new vector store",
             lambda: client.vector_stores.create(
-                name=f"stagecheck-{uuid.uuid4().hex[:8]}",
+                name=data_plane_name(journal.run_id),
                 extra_body={"provider_id": provider, "embedding_model": embedding_model},
             ),
         )
@@ -335,6 +374,30 @@ class LlamaStack:
         for name, text in documents:
             self._ingest(store.id, name, text)
         return str(store.id)
+
+    def sweep(self, journal: Journal) -> None:
+        client = self.client
+        stores = self.call("the vector stores", lambda: list(client.vector_stores.list()))
+        sweep_named(
+            journal,
+            {
+                str(s.name): self._remover(str(s.id))
+                for s in stores
+                if (s.name or "").startswith("stagecheck-")
+            },
+            self.subject,
+        )
+
+    def _remover(self, store_id: str) -> Callable[[], None]:
+        """Removes a vector store with the files ingested into it."""
+        client = self.client
+
+        def remove() -> None:
+            for attached in client.vector_stores.files.list(vector_store_id=store_id):
+                client.files.delete(file_id=attached.id)
+            client.vector_stores.delete(vector_store_id=store_id)
+
+        return remove
 
     def _ingest(self, store_id: str, name: str, text: str) -> None:
         client = self.client
@@ -445,8 +508,14 @@ HEALTH_OK, HEALTH_NOT_IMPLEMENTED = "OK", "Not Implemented"
 PROVIDERS_TIMEOUT_S = 5.0  # what the operator allows the same call
 
 
+Providers = tuple[list[JsonObject] | None, str]  # /v1/providers' data, or how it did not answer
+
+
 def why_model_missing(
-    cluster: Cluster, target: Target, stack: LlamaStack | None = None
+    cluster: Cluster,
+    target: Target,
+    stack: LlamaStack | None = None,
+    providers: Providers | None = None,
 ) -> str | None:
     """What the cluster says about Llama Stack's inference provider and its mesh sidecar.
 
@@ -454,10 +523,13 @@ def why_model_missing(
     operator's ``status.distributionConfig.providers`` is only a copy of that reply, taken when
     its Deployment was last ready (its HealthCheck and phase follow the Deployment alone:
     llama-stack-k8s-operator controllers/llamastackdistribution_controller.go), so it is read
-    only when the server does not answer."""
+    only when the server does not answer. ``providers``: the server's reply, when the caller
+    has just read it."""
     reasons: list[str] = []
     servers = _llama_stack_servers(cluster, target.namespace)
-    live, unanswered = _served_providers(stack) if stack is not None else (None, "")
+    if providers is None:
+        providers = _served_providers(stack) if stack is not None else (None, "")
+    live, unanswered = providers
     if stack is not None and live is not None:
         sources = [(live, f"Llama Stack's /v1/providers at {stack.endpoint.url}")]
     else:
@@ -469,8 +541,8 @@ def why_model_missing(
             )
             for server, _ in servers
         ]
-    for providers, source in sources:
-        for provider_id, said in _unhealthy(providers):
+    for listed, source in sources:
+        for provider_id, said in _unhealthy(listed):
             reasons.append(
                 f"its inference provider {provider_id} reports {said!r} "
                 f"({source}): Llama Stack cannot reach the model server"
@@ -497,12 +569,18 @@ def why_model_missing(
     return "; ".join(reasons) or None
 
 
-def unhealthy_inference(stack: LlamaStack) -> str | None:
+def _known_unusable(stack: LlamaStack, model: str) -> str | None:
+    """A completion through the model failed earlier in this run: asking again would only
+    wait out the provider's retries against the same unreachable model server."""
+    said = stack.endpoint.health.unusable.get(model)
+    return f"model {model}: earlier in this run {said}" if said else None
+
+
+def unhealthy_inference(providers: Providers) -> str | None:
     """What Llama Stack's own ``/v1/providers`` says of an inference provider that is not
     healthy (None: all healthy, or it does not say): a question would only wait out the
     server's timeout against a model it cannot reach."""
-    live, _ = _served_providers(stack)
-    bad = _unhealthy(live or [])
+    bad = _unhealthy(providers[0] or [])
     return f"Llama Stack's inference provider {bad[0][0]} reports {bad[0][1]!r}" if bad else None
 
 
@@ -536,7 +614,7 @@ def _llama_stack_servers(cluster: Cluster, namespace: str) -> list[tuple[JsonObj
     return found
 
 
-def _served_providers(stack: LlamaStack) -> tuple[list[JsonObject] | None, str]:
+def _served_providers(stack: LlamaStack) -> Providers:
     """(``GET /v1/providers``'s ``data``, "") or (None, how it did not answer)."""
     try:
         with stack.endpoint.client(PROVIDERS_TIMEOUT_S) as http:
@@ -582,7 +660,9 @@ def documents_from_table(table: list[list[str]]) -> dict[str, str]:
     return {row[0]: row[1] for row in rows}
 
 
-def rag_store(stack: LlamaStack, target: Target, documents: dict[str, str]) -> RagExchange:
+def rag_store(
+    stack: LlamaStack, target: Target, documents: dict[str, str], journal: Journal
+) -> RagExchange:
     embedding = target.vars.get("embedding_model")
     if not embedding:
         raise ConfigError(
@@ -591,7 +671,7 @@ def rag_store(stack: LlamaStack, target: Target, documents: dict[str, str]) -> R
         )
     provider = target.vars.get("vector_io_provider", "milvus")
     require_writes(target, stack.endpoint, "upload documents into a new vector store")
-    store = stack.vector_store(list(documents.items()), embedding, provider)
+    store = stack.vector_store(list(documents.items()), embedding, provider, journal)
     return RagExchange(store_id=store, documents=documents, subject=stack.subject)
 
 
@@ -604,18 +684,23 @@ def ask(
         raise fail(rag.subject, f"chunks retrieved for {question!r}", "nothing was retrieved",
                    "the vector store is empty, or its provider (Milvus) lost the data")  # fmt: skip
     model = target.vars.get("llama_stack_model") or stage_model(target)
-    unhealthy = unhealthy_inference(stack)
+    providers = _served_providers(stack)
+    unhealthy = unhealthy_inference(providers) or _known_unusable(stack, model)
     if unhealthy:  # its answer would only wait out Llama Stack's timeout: red now, with why
         raise fail(
             rag.subject,
             f"an answer to {question!r} from model {model}",
             f"not asked: {unhealthy}",
-            why_model_missing(cluster, target, stack),
+            why_model_missing(cluster, target, stack, providers),
         )
     context = [text for _, text in rag.retrieved[:3]]
-    rag.answer = stack.answer(
-        model, question, context, lambda: why_model_missing(cluster, target, stack)
-    )
+    try:
+        rag.answer = stack.answer(
+            model, question, context, lambda: why_model_missing(cluster, target, stack)
+        )
+    except StepFailure:
+        stack.endpoint.health.note_unusable([model], "an answer through it failed")
+        raise
 
 
 def retrieved_from(rag: RagExchange, document: str) -> None:

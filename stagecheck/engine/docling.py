@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 
-from stagecheck.engine.endpoints import Endpoint
+from stagecheck.engine.endpoints import Endpoint, with_backend_evidence
 from stagecheck.engine.outcome import fail
 from stagecheck.errors import CannotRunHere, ConfigError
 
 CONVERT = "/v1/convert/source"
 
 
+@with_backend_evidence
 def healthy(endpoint: Endpoint) -> str:
     """``/health`` says ok; returns the docling-serve version from ``/version`` ("" if none)."""
     subject = f"Docling at {endpoint.url}"
@@ -42,6 +43,7 @@ def healthy(endpoint: Endpoint) -> str:
     return str(_json(version).get("docling-serve", "")) if version.status_code == 200 else ""
 
 
+@with_backend_evidence
 def converts(endpoint: Endpoint, variables: Mapping[str, str], document: Path, text: str) -> str:
     """The document, sent inline, comes back as Markdown containing ``text``; returns it."""
     if variables.get("docling_convert", "yes").lower() in ("no", "false"):

@@ -27,21 +27,25 @@ pipelines route sends the kubeconfig's by default: its proxy asks for one).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
-from stagecheck.config import PORT_FORWARD, Target
+from stagecheck.config import DEFAULT_ENDPOINT_TIMEOUT_S, PORT_FORWARD, Target
 from stagecheck.engine.checks import pod_is_ready
+from stagecheck.engine.evidence import pod_logs, pods_status
+from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.errors import EndpointError, PortForwardError, StagecheckError, UnknownKind
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
 from stagecheck.kube.portforward import PortForward
 from stagecheck.redaction import remember
 
-TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+CONNECT_TIMEOUT_S = 5.0
 TOKEN_SECONDS = 600  # a TokenRequest's lifetime: long enough for one run
 
 
@@ -63,9 +67,16 @@ class Responsiveness:
     Endpoint the run resolves under that name, so later steps do not wait out a budget again."""
 
     silent: str | None = None  # "did not answer GET /v1/models within 60 s"
+    # model -> how a completion through it failed in this run (Llama Stack: its provider
+    # could not reach the model server); a later question to it is not asked again.
+    unusable: dict[str, str] = field(default_factory=dict)
 
     def note_timeout(self, what: str, seconds: float) -> None:
         self.silent = f"it did not answer {what} within {seconds:.1f} s"
+
+    def note_unusable(self, models: list[str], what: str) -> None:
+        for model in models:
+            self.unusable.setdefault(model, what)
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,15 @@ class Endpoint:
     # A port-forward's tunnel: what the far end said when a connection through it failed.
     tunnel: PortForward | None = field(default=None, repr=False, compare=False)
     health: Responsiveness = field(default_factory=Responsiveness, repr=False, compare=False)
+    timeout_s: float = DEFAULT_ENDPOINT_TIMEOUT_S  # the target's endpoint-timeout
+    # "service/NAME" or "pod/NAME" in the target namespace, when the way here names it.
+    backend: str | None = None
+    # The backend's pods and their logs, for a red step (bound by Endpoints, which has a client).
+    collect: Callable[[], list[Evidence]] | None = field(default=None, repr=False, compare=False)
+
+    def backend_evidence(self) -> list[Evidence]:
+        """The pods behind the endpoint with their last log lines, where it is known which."""
+        return self.collect() if self.collect is not None else []
 
     def tunnel_errors(self) -> list[str]:
         """What the tunnel's far end said since the run began (the last few), for messages."""
@@ -86,16 +106,43 @@ class Endpoint:
     def headers(self) -> dict[str, str]:
         return self.token.header() if self.token else {}
 
+    def timeout(self) -> httpx.Timeout:
+        """A call's budget: the target's endpoint-timeout, of which 5 s at most to connect."""
+        return httpx.Timeout(self.timeout_s, connect=min(CONNECT_TIMEOUT_S, self.timeout_s))
+
     def client(self, timeout: float | httpx.Timeout | None = None) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
             verify=self.verify_tls,
-            timeout=TIMEOUT if timeout is None else timeout,
+            timeout=self.timeout() if timeout is None else timeout,
             headers=self.headers(),
         )
 
     def describe(self) -> str:
         return f"{self.name} endpoint {self.url} ({self.how})"
+
+
+@contextmanager
+def evidence_of(endpoint: Endpoint) -> Iterator[None]:
+    """A red step inside the block carries the pods behind the endpoint with their logs."""
+    try:
+        yield
+    except StepFailure as failure:
+        failure.evidence.extend(endpoint.backend_evidence())
+        raise
+
+
+def with_backend_evidence[**P, R](call: Callable[P, R]) -> Callable[P, R]:
+    """``evidence_of`` around a function whose first argument is the Endpoint, or has one."""
+
+    @functools.wraps(call)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        first = args[0]
+        endpoint = first if isinstance(first, Endpoint) else getattr(first, "endpoint")  # noqa: B009
+        with evidence_of(endpoint):
+            return call(*args, **kwargs)
+
+    return wrapped
 
 
 class Endpoints:
@@ -125,7 +172,11 @@ class Endpoints:
         found = replace(
             self._locate(name, fallback, route),
             health=self._health.setdefault(name, Responsiveness()),
+            timeout_s=self._target.endpoint_timeout_s,
         )
+        if found.backend is not None:
+            backend = found.backend
+            found = replace(found, collect=lambda: self._backend_evidence(backend))
         if name in self._target.endpoint_auth:
             return replace(found, token=self.bearer_token(name))
         return found
@@ -144,8 +195,8 @@ class Endpoints:
         if spec and spec.startswith("port-forward:"):
             return self._forwarded(name, spec, verify)
         route = spec.removeprefix("route:") if spec else route or name
-        url = self._route_url(route)
-        if url is None:
+        routed = self._route_url(route)
+        if routed is None:
             raise EndpointError(
                 f"no {name!r} endpoint for {self._target.describe()}: no URL is configured and "
                 f"there is no Route {route} in {self._target.namespace}; add "
@@ -154,7 +205,32 @@ class Endpoints:
                 + (" (is the sandbox's data plane up? scripts/sandbox up)"
                    if self._target.type == "sandbox" else "")
             )  # fmt: skip
-        return Endpoint(name, url, verify, f"Route {route}")
+        url, service = routed
+        return Endpoint(name, url, verify, f"Route {route}", backend=service)
+
+    def _backend_evidence(self, backend: str) -> list[Evidence]:
+        """The backend's pods (a Service's by its selector) and their logs; a read that fails
+        is said in the evidence, never the step's failure."""
+        namespace = self._target.namespace
+        kind, _, name = backend.partition("/")
+        try:
+            if kind == "pod":
+                pods = [self._kube.get(f"/api/v1/namespaces/{namespace}/pods/{name}")]
+            else:
+                service = self._kube.get(f"/api/v1/namespaces/{namespace}/services/{name}")
+                selector = service.get("spec", {}).get("selector") or {}
+                if not selector:
+                    return [Evidence(f"pods of Service {name}", "(it has no selector)")]
+                query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+                pods = self._kube.get(
+                    f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": query}
+                )["items"]
+        except StagecheckError as error:
+            return [Evidence(f"pods behind {backend}", f"(could not be read: {error})")]
+        pods.sort(key=lambda p: (pod_is_ready(p), p["metadata"]["name"]))  # not ready first
+        if not pods:
+            return [Evidence(f"pods behind {backend}", "(no pod matches its selector)")]
+        return [e for e in (pods_status(pods), pod_logs(self._kube, pods)) if e is not None]
 
     def bearer_token(self, name: str) -> BearerToken | None:
         """The token the target's ``endpoint-auth`` names for the endpoint (default: the
@@ -217,7 +293,8 @@ class Endpoints:
             self._forwards[spec] = (forward, f"port-forward to {forward.describe()} via {how}")
         forward, how = self._forwards[spec]
         url = f"http://127.0.0.1:{forward.local_port}{path}"
-        return Endpoint(name, url, verify, how, tunnel=forward)
+        backend = f"{found['kind']}/{found['name']}"
+        return Endpoint(name, url, verify, how, tunnel=forward, backend=backend)
 
     def _pod(self, name: str) -> dict[str, Any]:
         pod = self._kube.get_or_none(f"/api/v1/namespaces/{self._target.namespace}/pods/{name}")
@@ -256,9 +333,10 @@ class Endpoints:
         target = str(chosen.get("targetPort", chosen["port"]))
         return ready[0], _container_port(ready[0], target), f"Service {service}"
 
-    def _route_url(self, name: str) -> str | None:
-        """The URL of the Route through a router that admitted it; None when there is no such
-        Route; an EndpointError naming each router's verdict when no router admitted it."""
+    def _route_url(self, name: str) -> tuple[str, str | None] | None:
+        """The URL of the Route through a router that admitted it, and the Service it leads
+        to; None when there is no such Route; an EndpointError naming each router's verdict
+        when no router admitted it."""
         try:
             routes = self._discovery.resolve("Route.route.openshift.io")
         except UnknownKind:
@@ -270,7 +348,9 @@ class Endpoints:
         ingresses = route.get("status", {}).get("ingress") or []
         for ingress in ingresses:
             if _admitted(ingress).get("status") == "True" and ingress.get("host"):
-                return f"{scheme}://{ingress['host']}"
+                to = route.get("spec", {}).get("to") or {}
+                service = f"service/{to['name']}" if to.get("name") else None
+                return f"{scheme}://{ingress['host']}", service
         where = f"Route {self._target.namespace}/{name}"
         if not ingresses:
             raise EndpointError(
@@ -314,17 +394,18 @@ class Endpoints:
         status = server.get("status") or {}
         what = f"{server['kind']} {server['metadata']['name']}"
         external = "externalURL" if server["kind"] == "OGXServer" else "routeURL"
+        service = f"{server['metadata']['name']}-service"  # the operator's name for it
         if status.get(external):
             return Endpoint(
                 "llama-stack", str(status[external]).rstrip("/"), verify,
-                f"status.{external} of {what}",
+                f"status.{external} of {what}", backend=f"service/{service}",
             )  # fmt: skip
         service_url = status.get("serviceURL")
         if service_url and self._target.type == "in-cluster":
             return Endpoint(
-                "llama-stack", str(service_url).rstrip("/"), verify, f"status.serviceURL of {what}"
-            )
-        service = f"{server['metadata']['name']}-service"
+                "llama-stack", str(service_url).rstrip("/"), verify,
+                f"status.serviceURL of {what}", backend=f"service/{service}",
+            )  # fmt: skip
         raise EndpointError(
             f"no llama-stack endpoint for {self._target.describe()}: {what} has no "
             f"status.{external} (its operator exposes the server only with spec.network."
@@ -344,10 +425,10 @@ class Endpoints:
         if self._target.type == "in-cluster":
             service = f"http://{name}-service.{self._target.namespace}.svc.cluster.local:5001"
             how = f"Service {name}-service of DoclingServe {name}"
-            return Endpoint("docling", service, verify, how)
+            return Endpoint("docling", service, verify, how, backend=f"service/{name}-service")
         route = f"{name}-route"
-        url = self._route_url(route)
-        if url is None:
+        routed = self._route_url(route)
+        if routed is None:
             enabled = (servers[0].get("spec", {}).get("route") or {}).get("enabled")
             raise EndpointError(
                 f"no docling endpoint for {self._target.describe()}: DoclingServe {name} has no "
@@ -357,7 +438,9 @@ class Endpoints:
                 + f'; set [targets.{self._target.name}.endpoints] docling = "https://..." or '
                 f'"port-forward:service/{name}-service:5001" in stagecheck.toml'
             )  # fmt: skip
-        return Endpoint("docling", url, verify, f"Route {route} of DoclingServe {name}")
+        url, backend = routed
+        how = f"Route {route} of DoclingServe {name}"
+        return Endpoint("docling", url, verify, how, backend=backend)
 
 
 LLAMA_STACK_KINDS = ("LlamaStackDistribution.llamastack.io", "OGXServer.ogx.io")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import httpx
 
 from stagecheck.config import Target
-from stagecheck.engine.endpoints import BearerToken, Endpoint, Endpoints
+from stagecheck.engine.endpoints import BearerToken, Endpoint, Endpoints, evidence_of
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import fail
 from stagecheck.errors import KubeApiError
@@ -85,41 +85,42 @@ def api_healthy(
 ) -> dict[str, object]:
     """``GET /apis/v2beta1/healthz`` answers 200 with JSON; returns that JSON."""
     endpoint = endpoints.resolve("pipelines", route=f"ds-pipeline-{dspa}")
-    token = endpoints.bearer_token("pipelines")
-    subject = f"pipelines API of DataSciencePipelinesApplication {target.namespace}/{dspa}"
-    expected = f"HTTP 200 from {endpoint.url}{HEALTHZ}"
-    headers = token.header() if token else {}
-    try:
-        with endpoint.client() as http:
-            response = http.get(HEALTHZ, headers=headers, follow_redirects=False)
-    except httpx.HTTPError as error:
+    with evidence_of(endpoint):
+        token = endpoints.bearer_token("pipelines")
+        subject = f"pipelines API of DataSciencePipelinesApplication {target.namespace}/{dspa}"
+        expected = f"HTTP 200 from {endpoint.url}{HEALTHZ}"
+        headers = token.header() if token else {}
+        try:
+            with endpoint.client() as http:
+                response = http.get(HEALTHZ, headers=headers, follow_redirects=False)
+        except httpx.HTTPError as error:
+            raise fail(
+                subject,
+                expected,
+                f"{endpoint.describe()} does not answer: {type(error).__name__}: {error}",
+                "the route, its service or the API server pod is not serving; check the "
+                "APIServerReady condition and the ds-pipeline pod",
+            ) from None
+        if response.status_code == 200:
+            try:
+                return dict(response.json())
+            except ValueError:
+                raise fail(
+                    subject, expected, f"HTTP 200 but not JSON: {response.text[:200]!r}"
+                ) from None
         raise fail(
             subject,
             expected,
-            f"{endpoint.describe()} does not answer: {type(error).__name__}: {error}",
-            "the route, its service or the API server pod is not serving; check the "
-            "APIServerReady condition and the ds-pipeline pod",
-        ) from None
-    if response.status_code == 200:
-        try:
-            return dict(response.json())
-        except ValueError:
-            raise fail(
-                subject, expected, f"HTTP 200 but not JSON: {response.text[:200]!r}"
-            ) from None
-    raise fail(
-        subject,
-        expected,
-        f"HTTP {response.status_code}{_said(response)}",
-        _cause(
-            response,
-            endpoint,
-            token,
-            dspa,
-            target.name,
-            lambda: route_proxy(cluster, target.namespace, dspa),
-        ),
-    )
+            f"HTTP {response.status_code}{_said(response)}",
+            _cause(
+                response,
+                endpoint,
+                token,
+                dspa,
+                target.name,
+                lambda: route_proxy(cluster, target.namespace, dspa),
+            ),
+        )
 
 
 def _cause(

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from stagecheck.engine import dataplane
 from stagecheck.engine.endpoints import Endpoints
+from stagecheck.engine.outcome import StepFailure
 from stagecheck.errors import EndpointError
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
@@ -160,3 +162,36 @@ def test_docling_is_reached_through_its_operators_route_or_service(world: Kube) 
     assert found.how == "Route docling-route of DoclingServe docling"
     inside = endpoints(world, ROUTES, "in-cluster").resolve("docling")
     assert inside.url == f"http://docling-service.{ROUTES}.svc.cluster.local:5001"
+
+
+def test_a_red_call_through_a_route_carries_the_pods_behind_it_with_their_logs(
+    world: Kube,
+) -> None:
+    """On a cluster target the step names what the Route leads to: its Service's pods (the
+    not-ready first) and their last log lines, or why a log could not be read."""
+    apply_documents(
+        world,
+        [
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "admitted", "namespace": ROUTES},
+             "spec": {"selector": {"app": "admitted-model"}, "ports": [{"port": 8000}]}},
+            {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "admitted-model-0", "namespace": ROUTES,
+                          "labels": {"app": "admitted-model"}},
+             "spec": {"containers": [{"name": "vllm", "image": "vllm:1"}]}},
+        ],
+    )  # fmt: skip
+    found = endpoints(world, ROUTES).resolve("model", route="admitted")
+    assert found.backend == "service/admitted"
+    closed = replace(found, url="http://127.0.0.1:9")  # refused at once, the pods still known
+    with pytest.raises(StepFailure) as caught:
+        dataplane.served_models(closed)
+    shown = {e.name: e.text for e in caught.value.evidence}
+    assert "admitted-model-0" in shown["related pods"]
+    assert "== pod admitted-model-0, container vllm\n(log not available" in shown["container logs"]
+
+
+def test_an_explicit_url_names_no_backend_and_carries_only_its_exchange(world: Kube) -> None:
+    target = replace(world.target, namespace=ROUTES, endpoints={"model": "http://127.0.0.1:9"})
+    found = Endpoints(target, world, Discovery(world)).resolve("model")
+    assert found.backend is None and found.backend_evidence() == []

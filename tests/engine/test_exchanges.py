@@ -11,16 +11,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from stagecheck.engine import dataplane
-from stagecheck.engine import endpoints as endpoints_module
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.evidence import MAX_BODY
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.engine.provision import Planned
+from stagecheck.engine.runs import Journal
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
 from tests.support import LocalHandler, local_http
@@ -107,12 +106,10 @@ class Silent(LocalHandler):
     do_POST = do_GET  # noqa: N815
 
 
-def test_an_endpoint_that_let_a_call_time_out_is_not_asked_again(
-    monkeypatch: pytest.MonkeyPatch, kube: Kube
-) -> None:
-    monkeypatch.setattr(endpoints_module, "TIMEOUT", httpx.Timeout(0.5))
+def test_an_endpoint_that_let_a_call_time_out_is_not_asked_again(kube: Kube) -> None:
     with local_http(Silent) as port:
-        target = replace(kube.target, endpoints={"model": f"http://127.0.0.1:{port}/v1"})
+        endpoints = {"model": f"http://127.0.0.1:{port}/v1"}
+        target = replace(kube.target, endpoints=endpoints, endpoint_timeout_s=0.5)
         found = Endpoints(target, kube, Discovery(kube))
         started = time.monotonic()
         with pytest.raises(StepFailure, match="does not answer: ReadTimeout"):
@@ -130,12 +127,13 @@ def test_data_plane_writes_are_planned_not_made_on_a_read_only_target(kube: Kube
     """Before anything is sent (these endpoints would not even answer): the scenario is
     skipped saying what it would have written, as the probe's is."""
     target = replace(kube.target, allow_writes=False, vars={"embedding_model": "e"})
+    journal = Journal(kube, "private-ai-demo", "run-20260101-000000-0000")
     with pytest.raises(Planned, match="would create a scratch collection at milvus endpoint"):
         milvus = Endpoint("milvus", "http://127.0.0.1:9", False, "explicit URL")
-        dataplane.milvus_round_trip(milvus, target)
+        dataplane.milvus_round_trip(milvus, target, journal)
     stack = dataplane.LlamaStack(Endpoint("llama-stack", "http://127.0.0.1:9", False, "URL"))
     with pytest.raises(Planned, match="upload documents into a new vector store .*--allow-writes"):
-        dataplane.rag_store(stack, target, {"doc.txt": "text"})
+        dataplane.rag_store(stack, target, {"doc.txt": "text"}, journal)
 
 
 class UnhealthyStack(LocalHandler):
@@ -173,3 +171,47 @@ def test_a_question_to_a_stack_whose_model_is_unreachable_is_red_at_once(kube: K
         in message
     )
     assert "Llama Stack cannot reach the model server" in message  # the cause, as before
+
+
+class StackWithoutItsModel(LocalHandler):
+    """Llama Stack 0.7 as on the seed's incident: it lists the model, its provider reports no
+    health ("Not Implemented"), and a completion fails with HTTP 500 (the model server is not
+    reachable from its pod)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        if self.path.startswith("/v1/models"):
+            model = {"id": "vllm/m", "object": "model", "created": 0, "owned_by": "llama_stack"}
+            self.reply(json.dumps({"data": [model]}).encode())
+        else:
+            health = {"status": "Not Implemented", "message": "no health check"}
+            provider = {"api": "inference", "provider_id": "vllm", "health": health}
+            self.reply(json.dumps({"data": [provider]}).encode())
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.reply(json.dumps({"error": {"message": "Internal server error"}}).encode(), 500)
+
+
+def test_a_question_to_a_model_that_already_failed_in_this_run_is_not_asked(kube: Kube) -> None:
+    """Its provider does not say it is unhealthy; the run knows from the model check that a
+    completion through it fails: the question is red at once instead of waiting out the
+    provider's retries (6 s on the sandbox, and the server's log of them after)."""
+    target = replace(kube.target, vars={"model": "vllm/m"})
+    with local_http(StackWithoutItsModel) as port:
+        stack = dataplane.LlamaStack(
+            Endpoint("llama-stack", f"http://127.0.0.1:{port}", False, "URL")
+        )
+        with pytest.raises(StepFailure, match="is listed, but a completion through it fails"):
+            stack.model_registered("m", None, lambda: None)
+        stack.search = lambda store, question: [("doc.txt", "text")]  # type: ignore[method-assign]
+
+        def never(*args: object) -> str:
+            raise AssertionError("asked although a completion through the model already failed")
+
+        stack.answer = never  # type: ignore[method-assign]
+        rag = dataplane.RagExchange("store", {"doc.txt": "text"}, stack.subject)
+        with pytest.raises(StepFailure) as caught:
+            dataplane.ask(rag, stack, target, Cluster(kube, "private-ai-demo"), "Who?")
+    assert (
+        "not asked: model vllm/m: earlier in this run a one-token completion through it "
+        "failed (HTTP 500)" in str(caught.value)
+    )

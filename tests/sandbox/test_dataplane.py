@@ -4,6 +4,7 @@ loopback, wired together; faults that reproduce incidents; a clean stop."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -17,16 +18,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import llama_stack_client
 import psutil
 import pytest
 from llama_stack_client import InternalServerError, LlamaStackClient
 from pymilvus import MilvusClient
 
 from stagecheck.config import load_settings
-from stagecheck.engine import docling
+from stagecheck.engine import dataplane, docling
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.outcome import StepFailure
+from stagecheck.engine.runs import Journal, data_plane_name
 from stagecheck.errors import CannotRunHere
+from stagecheck.kube.client import Kube
 from stagecheck.sandbox.controlplane import free_ports
 from stagecheck.sandbox.dataplane import (
     DOCLING_OFFLINE_OPTIONS,
@@ -422,6 +426,62 @@ def test_rag_round_trip_through_llama_stack_into_milvus(
     finally:
         stack.vector_stores.delete(vector_store_id=store.id)
         for file in files:
+            stack.files.delete(file_id=file.id)
+        milvus.close()
+
+
+DEAD_RUN, LIVE_RUN = "run-20260101-000000-dead", "run-20260101-000000-beef"
+
+
+def test_data_plane_leftovers_of_dead_runs_are_swept_and_live_runs_kept(
+    endpoints: Endpoints, stack: LlamaStackClient, kube: Kube
+) -> None:
+    """A round trip or a RAG scenario killed outright leaves a collection or a vector store
+    whose name carries its run id: the next run that writes there removes those of runs with
+    no live lease (with a vector store's files), and keeps those of a live one."""
+    told: list[str] = []
+    live = Journal(kube, "default", LIVE_RUN, tell=told.append)
+    live.hold()  # the other run, alive: its lease is renewed
+    journal = Journal(kube, "default", "run-20260101-000000-0001", tell=told.append)
+    milvus = MilvusClient(uri=endpoints["services"]["milvus"], timeout=10)
+    names = {run: data_plane_name(run, "_") for run in (DEAD_RUN, LIVE_RUN)}
+    file = stack.files.create(file=("left.txt", io.BytesIO(b"left"), "text/plain"),
+                              purpose="assistants")  # fmt: skip
+    stores = {
+        run: stack.vector_stores.create(
+            name=data_plane_name(run),
+            extra_body={
+                "provider_id": "milvus",
+                "embedding_model": endpoints["models"]["embedding"],
+                "embedding_dimension": EMBEDDING_DIMENSION,
+            },
+        )  # fmt: skip
+        for run in (DEAD_RUN, LIVE_RUN)
+    }
+    stack.vector_stores.files.create(vector_store_id=stores[DEAD_RUN].id, file_id=file.id)
+    try:
+        for name in names.values():
+            milvus.create_collection(name, dimension=8)
+        milvus_at = Endpoint("milvus", endpoints["services"]["milvus"], False, "sandbox")
+        dataplane.sweep_milvus(milvus, journal, milvus_at)
+        left = set(milvus.list_collections())
+        assert names[DEAD_RUN] not in left and names[LIVE_RUN] in left
+        llama_stack_at = Endpoint("llama-stack", endpoints["services"]["llamastack"], False, "x")
+        dataplane.LlamaStack(llama_stack_at).sweep(journal)
+        kept = {s.id for s in stack.vector_stores.list()}
+        assert stores[DEAD_RUN].id not in kept and stores[LIVE_RUN].id in kept
+        assert file.id not in {f.id for f in stack.files.list()}
+        assert any(f"run {DEAD_RUN} (no live lease) left {names[DEAD_RUN]}" in t for t in told)
+        assert any(stores[DEAD_RUN].name in t and t.endswith("removed") for t in told), told
+        assert not any(LIVE_RUN in t for t in told), told
+    finally:
+        live.close()
+        for name in names.values():
+            milvus.drop_collection(name)
+        for store in stores.values():
+            with contextlib.suppress(llama_stack_client.APIStatusError):  # already swept
+                stack.vector_stores.delete(vector_store_id=store.id)
+        with contextlib.suppress(llama_stack_client.APIStatusError):  # already swept
             stack.files.delete(file_id=file.id)
         milvus.close()
 
