@@ -92,6 +92,14 @@ def _check_step(path: Path, step: Step, definitions: list[StepFunctionContext]) 
         if (d.type is None or d.type == step.type) and d.parser.is_matching(step.name)
     ]
     if not found:
+        elsewhere = sorted(
+            {d.type for d in definitions if d.type and d.parser.is_matching(step.name)}
+        )
+        if elsewhere:  # a step that changes the cluster, written as a check
+            kinds = " or ".join(k.capitalize() for k in elsewhere)
+            return [Problem(path, step.line_number, (
+                f"misplaced step: {where} is a {kinds} step: a step that changes the cluster "
+                "sets the scenario up (Given, When); a Then only checks"))]  # fmt: skip
         hint = _closest(step.name, definitions)
         return [Problem(path, step.line_number, f"undefined step: {where}{hint}")]
     if len(found) > 1:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_bdd import parsers, step
+from pytest_bdd import given, parsers, step, when
 
 from stagecheck.config import Target
 from stagecheck.engine.durations import parse_duration
@@ -37,6 +37,18 @@ PODS = r'pods? with labels "(?P<selector>[^"]+)"' + IN_NS
 def sentence(pattern: str) -> Any:
     """A step usable as Given or Then, matched by a regular expression."""
     return step(parsers.re(pattern), converters=CONVERTERS)
+
+
+def action(pattern: str) -> Any:
+    """A step that changes the cluster or its services: a Given or a When sets a scenario up,
+    a Then only checks, so it is never a Then."""
+
+    def register(func: Any) -> Any:
+        # stacklevel 2: the step's fixture goes into the module that defines the step.
+        func = given(parsers.re(pattern), converters=CONVERTERS, stacklevel=2)(func)
+        return when(parsers.re(pattern), converters=CONVERTERS, stacklevel=2)(func)
+
+    return register
 
 
 def _within(text: str | None) -> float | None:

@@ -15,45 +15,45 @@ from __future__ import annotations
 from stagecheck.config import Settings, Target
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.provision import Provisioner, read_env_file
-from steps.kubernetes import WITHIN, sentence
+from steps.kubernetes import WITHIN, action
 
 
-@sentence(r'the manifests in "(?P<path>[^"]+)" are applied(?: and ready' + WITHIN + ")?")
+@action(r'the manifests in "(?P<path>[^"]+)" are applied(?: and ready' + WITHIN + ")?")
 def manifests_applied(
     provisioner: Provisioner, settings: Settings, path: str, within: float | None
 ) -> None:
     provisioner.apply(settings.root / path, within)
 
 
-@sentence(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from the environment')
+@action(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from the environment')
 def secret_from_environment(
     provisioner: Provisioner, settings: Settings, name: str, keys: list[str]
 ) -> None:
     provisioner.create_secret(name, keys, settings.environ, "the environment")
 
 
-@sentence(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from "(?P<file>[^"]+)"')
+@action(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from "(?P<file>[^"]+)"')
 def secret_from_file(
     provisioner: Provisioner, settings: Settings, name: str, keys: list[str], file: str
 ) -> None:
     provisioner.create_secret(name, keys, read_env_file(settings.root / file), file)
 
 
-@sentence(r'the stage namespace is labelled "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"')
+@action(r'the stage namespace is labelled "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"')
 def stage_namespace_labelled(
     provisioner: Provisioner, target: Target, key: str, value: str
 ) -> None:
     provisioner.label_namespace(target.namespace, key, value)
 
 
-@sentence(
+@action(
     r'the namespace "(?P<name>[^"]+)" is labelled "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"'
 )
 def namespace_labelled(provisioner: Provisioner, name: str, key: str, value: str) -> None:
     provisioner.label_namespace(name, key, value)
 
 
-@sentence(
+@action(
     r'the S3 bucket "(?P<bucket>[^"]+)" exists, with the credentials in secret "(?P<secret>[^"]+)"'
 )
 def bucket_exists(provisioner: Provisioner, endpoints: Endpoints, bucket: str, secret: str) -> None:

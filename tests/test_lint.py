@@ -80,3 +80,13 @@ def test_a_path_without_features_is_an_error(tmp_path: Path) -> None:
     result = lint(tmp_path)
     assert result.returncode == 1
     assert "no .feature file" in result.stdout
+
+
+def test_a_step_that_changes_the_cluster_is_never_a_check() -> None:
+    result = lint("tests/features/bad/write_as_check.feature")
+    assert result.returncode == 1
+    assert (
+        'write_as_check.feature:4: misplaced step: Then the manifests in "tests/features/'
+        'provisioning/slow" are applied is a Given or When step: a step that changes the '
+        "cluster sets the scenario up (Given, When); a Then only checks"
+    ) in result.stdout

@@ -99,10 +99,12 @@ def milvus_version(endpoint: Endpoint) -> str:
         return str(client.get_server_version())
 
 
-def require_writes(target: Target, endpoint: Endpoint, what: str) -> None:
-    """Data-plane writes are writes: on a target that does not allow them in this run they are
-    planned, not made (the scenario is skipped saying what it would have written, as the
-    connectivity probe is), before anything is sent."""
+def require_writes(target: Target, endpoint: Endpoint, what: str, journal: Journal) -> None:
+    """Data-plane writes are writes: on a target that does not allow them in this run, or in a
+    --plan run, they are planned, not made (the scenario is skipped saying what it would have
+    written, as the connectivity probe is), before anything is sent."""
+    if journal.plan:
+        raise Planned([f"{what} at {endpoint.describe()}"])
     if not target.allow_writes:
         raise Planned(
             [f"{what} at {endpoint.describe()} ({target.describe()} is read-only in this run: "
@@ -116,7 +118,7 @@ def milvus_round_trip(
     """Create a scratch collection, insert, find the inserted vector, drop it (always)."""
     from pymilvus.exceptions import MilvusException
 
-    require_writes(target, endpoint, "create a scratch collection")
+    require_writes(target, endpoint, "create a scratch collection", journal)
     journal.hold()
     name = data_plane_name(journal.run_id, "_")
     subject = f"Milvus at {endpoint.url}"
@@ -670,7 +672,7 @@ def rag_store(
             'embedding_model = "<provider/model>" in stagecheck.toml'
         )
     provider = target.vars.get("vector_io_provider", "milvus")
-    require_writes(target, stack.endpoint, "upload documents into a new vector store")
+    require_writes(target, stack.endpoint, "upload documents into a new vector store", journal)
     store = stack.vector_store(list(documents.items()), embedding, provider, journal)
     return RagExchange(store_id=store, documents=documents, subject=stack.subject)
 

@@ -198,7 +198,7 @@ def can_reach(
     kube: Kube, namespace: str, workload: str, url: str, journal: Journal, image: str
 ) -> str:
     """Run the probe on a cluster that runs containers; returns what was seen."""
-    if not kube.target.allow_writes:  # plan mode: say what the probe would create
+    if not kube.target.allow_writes or journal.plan:  # say what the probe would create
         raise Planned([f"create a probe pod in {namespace} as {workload} to reach {url}"])
     if why := runs_containers(kube):
         raise CannotRunHere(f"workload {workload} reaching {url}: {why}")

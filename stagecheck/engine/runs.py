@@ -144,6 +144,7 @@ class Journal:
     process: str = "main"
     tell: Callable[[str], None] = lambda message: None  # what was found of dead runs, and done
     keep_leftovers: bool = False  # the cleanup policy keeps what dead runs left: report only
+    plan: bool = False  # --plan: nothing is written, the lease neither
     lease_seconds: int = LEASE_SECONDS
     renew_every_s: float = RENEW_EVERY_S
     problems: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from stagecheck.engine import dataplane
+from stagecheck.engine import dataplane, probe
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.evidence import MAX_BODY
 from stagecheck.engine.kubernetes import Cluster
@@ -121,6 +121,22 @@ def test_an_endpoint_that_let_a_call_time_out_is_not_asked_again(kube: Kube) -> 
     assert 0.4 < first < 2.5 and again < 0.2, (first, again)
     assert "not asked: model endpoint" in str(caught.value)
     assert re.search(r"it did not answer GET /v1/models within \d+\.\d s", str(caught.value))
+
+
+def test_a_plan_run_writes_nothing_to_the_services_nor_a_probe_pod(kube: Kube) -> None:
+    """--plan on a target that allows writes (the sandbox): planned, never sent (these
+    endpoints would not even answer, and no probe pod may appear)."""
+    target = replace(kube.target, allow_writes=True, vars={"embedding_model": "e"})
+    journal = Journal(kube, "private-ai-demo", "run-20260101-000000-0000", plan=True)
+    milvus = Endpoint("milvus", "http://127.0.0.1:9", False, "explicit URL")
+    with pytest.raises(Planned, match="would create a scratch collection at milvus endpoint"):
+        dataplane.milvus_round_trip(milvus, target, journal)
+    stack = dataplane.LlamaStack(Endpoint("llama-stack", "http://127.0.0.1:9", False, "URL"))
+    with pytest.raises(Planned, match="would upload documents into a new vector store"):
+        dataplane.rag_store(stack, target, {"doc.txt": "text"}, journal)
+    with pytest.raises(Planned, match="would create a probe pod in private-ai-demo as rag"):
+        probe.can_reach(kube, "private-ai-demo", "rag", "http://model:8080", journal, "curl")
+    assert journal.problems == [] and not journal._held  # not even the lease
 
 
 def test_data_plane_writes_are_planned_not_made_on_a_read_only_target(kube: Kube) -> None:
