@@ -36,7 +36,7 @@ from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.engine.provision import Planned
 from stagecheck.errors import CannotRunHere, ConfigError, StagecheckError
 from stagecheck.kube.kubeconfig import ClusterAccess, load_access
-from stagecheck.redaction import redact_text
+from stagecheck.redaction import known_secrets, redact_text, remember
 from stagecheck.retries import (
     ATTEMPT,
     FLAKY_TAG,
@@ -494,7 +494,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         step = item.stash.get(FAILED_STEP, "")
         report.longrepr = f"{step}\n{excinfo.value}" if step else str(excinfo.value)
     _redact_report(report)
+    if is_worker(item.config):  # the controller prints it: it must know this worker's secrets
+        handed = item.config.stash.get(HANDED_SECRETS, set())
+        new = [v for v in known_secrets() if v not in handed]
+        handed.update(new)
+        item.config.stash[HANDED_SECRETS] = handed
+        setattr(report, SECRETS_ATTRIBUTE, new)  # noqa: B010 - travels with the report only
     return report
+
+
+HANDED_SECRETS = pytest.StashKey[set[str]]()
+SECRETS_ATTRIBUTE = "stagecheck_new_secrets"  # a report's, from a worker to the controller
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_logreport")
+def pytest_runtest_logreport_secrets(report: pytest.TestReport) -> None:
+    """On the pytest-xdist controller, before any plugin shows or writes the report: the
+    secrets its worker met so far are remembered and the report is redacted again, so a value
+    one worker read never reaches the terminal through another worker's report."""
+    if _current_config is None or is_worker(_current_config):
+        return  # a worker sends it as it is
+    handed = report.__dict__.pop(SECRETS_ATTRIBUTE, None)
+    if handed is None:
+        return
+    for value in handed:
+        remember(value)
+    _redact_report(report)
 
 
 def _redact_report(report: pytest.TestReport) -> None:

@@ -263,3 +263,31 @@ def test_no_canary_in_the_terminal_or_any_report(canary_runs: list[tuple[Run, Pa
             text = path.read_text(errors="replace")
             leaks = [c for c in CANARIES if c in text]
             assert not leaks, (path, leaks)
+
+
+def test_a_secret_one_worker_read_is_cut_from_another_workers_report(
+    world: Kube, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Under -n 2 each file goes to its own worker (--dist loadfile): one reads the Secret,
+    the other's red step prints its value (written into the feature) three seconds later.
+    The controller prints the second worker's report, knowing the first worker's secrets."""
+    path = "/api/v1/namespaces/private-ai-demo/secrets/worker-canary"
+    world.apply(
+        path,
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "worker-canary"},
+         "stringData": {"token": "canary-worker-2f7a"}},
+    )  # fmt: skip
+    try:
+        run = run_pytest(
+            [*("--target", "sandbox", "--kubeconfig", str(control_plane.kubeconfig)),
+             "-n", "2", "--dist", "loadfile", "-rA", "--tb=long",
+             str(ROOT / "tests/features/redaction/workers")],
+            tmp_path,
+        )  # fmt: skip
+    finally:
+        world.delete(path)
+    assert run.result("The worker's Secret is read").outcome == "passed", run.output
+    red = run.result("A value written into the feature is printed by its red step")
+    assert red.outcome == "failed", run.output
+    assert 'label "team"' in run.output or "label team" in run.output, run.output[-3000:]
+    assert "canary-worker-2f7a" not in run.output, run.output[-3000:]
