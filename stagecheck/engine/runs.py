@@ -181,10 +181,16 @@ class Journal:
             return token
 
     def forget(self, token: int) -> None:
-        """The change was undone, or never made."""
+        """The change was undone, or never made. Never fails a cleanup: a journal that cannot
+        be written now (its namespace was just deleted) is noted, and it lists too much, not
+        too little."""
         with self._lock:
-            if self._changes.pop(token, None) is not None:
+            if self._changes.pop(token, None) is None or not self._held:
+                return
+            try:
                 self._sync()
+            except StagecheckError as error:
+                self.problems.append(f"lease {self.name} not updated: {error}")
 
     def close(self) -> None:
         """The run ends: its lease goes, or says that it ended when changes were kept."""
@@ -192,11 +198,11 @@ class Journal:
         if self._renewer is not None:
             self._renewer.join(timeout=5)
         with self._lock:
-            if not self._held and self._changes:
-                self._sync()  # kept changes are told, even when the lease came late
-            if not self._held:
-                return
             try:
+                if not self._held and self._changes:
+                    self._sync()  # kept changes are told, even when the lease came late
+                if not self._held:
+                    return
                 if self._changes:
                     self.kube.patch(self.path, _annotated(ENDED, _micro_time(_now())))
                 else:
@@ -365,7 +371,7 @@ def sweep_leftovers(journal: Journal) -> None:
     """Report what dead runs left in the cluster, and remove it unless the policy keeps it."""
     try:
         dead = journal.dead_runs()
-    except KubeApiError as error:
+    except StagecheckError as error:  # told, never the scenario's failure
         journal.tell(f"the leftovers of dead runs could not be looked for: {error}")
         return
     for run in dead:
