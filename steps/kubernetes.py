@@ -13,6 +13,12 @@ Every sentence works as Given or Then, and every positive form takes an optional
     the deployment "<name>" [in namespace "<ns>"] is available [with N/M replicas ready]
     all pods with labels "<selector>" [in namespace "<ns>"] are ready
     every pod with labels "<selector>" [in namespace "<ns>"] has a container named "<name>"
+    the <Kind> "<name>" [in namespace "<ns>"] is ready         (by its kind's rule: readiness.py)
+    the Route "<name>" [in namespace "<ns>"] is admitted
+    the PersistentVolumeClaim "<name>" [in namespace "<ns>"] is bound
+    the <Kind> "<name>" [in namespace "<ns>"] has keys "<key>, <key>"   (Secret, ConfigMap)
+    the operator "<name>" is installed [at version "<X>" or later] [in namespace "<ns>"]
+    the Kubernetes|OpenShift version is "<X>" or later
 
 <Kind> is resolved through API discovery: Deployment, deployments, deploy, or with its group
 (InferenceService.serving.kserve.io) when two groups serve the same kind.
@@ -27,10 +33,13 @@ from pytest_bdd import given, parsers, step, when
 from stagecheck.config import Target
 from stagecheck.engine.durations import parse_duration
 from stagecheck.engine.kubernetes import Cluster
+from stagecheck.reporting.versions import SeenVersions
 
 IN_NS = r'(?: in namespace "(?P<namespace>[^"]+)")?'
 OBJECT = r'the (?P<kind>[A-Za-z][\w.\-]*) "(?P<name>[^"]+)"' + IN_NS
-WITHIN = r"(?: within (?P<within>\d[\w .]*?))?"
+# Anything after "within" is the duration: a malformed one ("5 minutes-ish") is named as not a
+# duration by its converter, never reported as an undefined step.
+WITHIN = r'(?: within (?P<within>\d[^"]*?))?'
 PODS = r'pods? with labels "(?P<selector>[^"]+)"' + IN_NS
 
 
@@ -136,7 +145,7 @@ def object_matches(
 
 
 @sentence(
-    r'the deployment "(?P<name>[^"]+)"'
+    r'the [Dd]eployment "(?P<name>[^"]+)"'
     + IN_NS
     + r" is available(?: with (?P<ready>\d+)/(?P<desired>\d+) replicas ready)?"
     + WITHIN
@@ -164,3 +173,59 @@ def pods_have_container(
     cluster: Cluster, selector: str, namespace: str | None, container: str, within: float | None
 ) -> None:
     cluster.expect_pods_have_container(selector, namespace, container, within)
+
+
+@sentence(OBJECT + " is ready" + WITHIN)
+def object_ready(
+    cluster: Cluster, kind: str, name: str, namespace: str | None, within: float | None
+) -> None:
+    cluster.expect_kind_ready(kind, name, namespace, within)
+
+
+@sentence(OBJECT + " is admitted" + WITHIN)
+def route_admitted(
+    cluster: Cluster, kind: str, name: str, namespace: str | None, within: float | None
+) -> None:
+    cluster.expect_kind_ready(kind, name, namespace, within, only="Route")
+
+
+@sentence(OBJECT + " is bound" + WITHIN)
+def claim_bound(
+    cluster: Cluster, kind: str, name: str, namespace: str | None, within: float | None
+) -> None:
+    cluster.expect_kind_ready(kind, name, namespace, within, only="PersistentVolumeClaim")
+
+
+@sentence(OBJECT + r' has keys "(?P<keys>[^"]+)"' + WITHIN)
+def object_keys(
+    cluster: Cluster,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    keys: list[str],
+    within: float | None,
+) -> None:
+    cluster.expect_keys(kind, name, namespace, keys, within)
+
+
+@sentence(
+    r'the operator "(?P<operator>[^"]+)" is installed'
+    r'(?: at version "(?P<version>[^"]+)" or later)?' + IN_NS + WITHIN
+)
+def operator_installed(
+    cluster: Cluster,
+    seen_versions: SeenVersions,
+    operator: str,
+    version: str | None,
+    namespace: str | None,
+    within: float | None,
+) -> None:
+    found = cluster.expect_operator(operator, version, namespace, within)
+    seen_versions.record(f"operator {operator}", found)
+
+
+@sentence(r'the (?P<platform>Kubernetes|OpenShift) version is "(?P<version>[^"]+)" or later')
+def platform_version(
+    cluster: Cluster, seen_versions: SeenVersions, platform: str, version: str
+) -> None:
+    seen_versions.record(platform, cluster.expect_platform_version(platform, version))

@@ -104,6 +104,56 @@ EXPECTED: dict[str, list[str]] = {
         "Secret private-ai-demo/minio-credentials",
         "no label app",
     ],
+    # readiness.feature
+    "A claim bound to its volume": PASS,
+    "A claim no volume can satisfy": [
+        "PersistentVolumeClaim private-ai-demo/minio-data: expected ready "
+        "(PersistentVolumeClaim: phase Bound)",
+        "phase Pending",
+    ],
+    "A route a router admitted": PASS,
+    "A route no router admitted names the router and its reason": [
+        "expected ready (Route: admitted by a router)",
+        "router default: Admitted=False (HostAlreadyClaimed: route admitted-route already",
+    ],
+    "A custom resource is ready by its Ready condition": PASS,
+    "A custom resource with no status yet is not ready": [
+        "expected ready (Widget: its Ready condition True, else a phase of Ready,",
+        "no status yet",
+        "its controller (operator) has not reported on it",
+    ],
+    "A custom resource with neither a Ready condition nor a phase": [
+        "Widget private-ai-demo/synced-widget reports neither a Ready condition nor a phase",
+        "(its status has conditions Synced=True (Synced); fields observedGeneration)",
+        "with 'has condition \"<type>\" with status \"True\"' or 'matches:'",
+    ],
+    "A ConfigMap is ready once it exists": PASS,
+    "A sentence for another kind": [
+        "ConfigMap private-ai-demo/canary-config: this sentence is for a PersistentVolumeClaim",
+        "write 'the ConfigMap \"canary-config\" is ready'",
+    ],
+    "A Secret holds the keys the stage needs": PASS,
+    "A Secret without a key names the keys it has, no value": [
+        "expected keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+        "no key AWS_ACCESS_KEY_ID (keys: AWS_SECRET_ACCESS_KEY)",
+    ],
+    "An operator at a version or later": PASS,
+    "An operator older than the stage needs": [
+        "operator rhods-operator in private-ai-demo: expected installed, phase Succeeded, at "
+        "version 2.16.1 or later",
+        "rhods-operator.2.16.0 version 2.16.0, phase Succeeded",
+        "2.16.0 is older than 2.16.1",
+    ],
+    "An operator still installing": [
+        "servicemeshoperator.v2.5.1 version 2.5.1, phase Installing",
+        "InstallWaiting: installing: waiting for deployment istio-operator",
+    ],
+    "The cluster's Kubernetes at a version or later": PASS,
+    "A Kubernetes older than the stage needs": [
+        "the cluster's Kubernetes: expected version v2.0 or later",
+        "version v1.",
+    ],
+    "A Deployment with a capital D": PASS,
     # matching.feature
     "Only the written fields must match, conditions in any order": PASS,
     "A field with another value": ["spec.size: expected 5, found 3"],

@@ -15,6 +15,7 @@ from typing import Any
 
 from stagecheck.engine.match import Mismatch, partial_mismatches
 from stagecheck.engine.outcome import Observation, parse_time
+from stagecheck.engine.versions import Version, parse_version
 from stagecheck.kube.client import JsonObject
 from stagecheck.redaction import redact_fields, sensitive_path
 
@@ -181,6 +182,59 @@ def has_label(obj: JsonObject | None, key: str, value: str) -> Observation:
     actual = f"label {key}={labels[key]!r}" if key in labels else f"no label {key}"
     others = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"
     return Observation(ok=False, actual=f"{actual} (labels: {others})", since=_created(obj))
+
+
+def has_keys(obj: JsonObject | None, keys: list[str]) -> Observation:
+    """The keys of ``data`` (and ``binaryData``, ``stringData``): names only, never values."""
+    if obj is None:
+        return Observation(ok=False, actual=NOT_FOUND)
+    present = sorted(
+        {k for field in ("data", "binaryData", "stringData") for k in (obj.get(field) or {})}
+    )
+    missing = [k for k in keys if k not in present]
+    listed = ", ".join(present) or "none"
+    if not missing:
+        return Observation.passed(f"keys {listed}")
+    return Observation(ok=False, actual=f"no key {', '.join(missing)} (keys: {listed})",
+                       since=_created(obj))  # fmt: skip
+
+
+def operator_installed(
+    csvs: list[JsonObject], operator: str, wanted: Version | None
+) -> tuple[Observation, str | None]:
+    """The newest ClusterServiceVersion of the operator, judged: phase Succeeded (OLM's
+    ClusterServiceVersionPhase), ``spec.version`` at ``wanted`` or later; and its version."""
+    label = f"operators.coreos.com/{operator}."
+    mine = [
+        c
+        for c in csvs
+        if c["metadata"]["name"] == operator
+        or c["metadata"]["name"].startswith(f"{operator}.")
+        or any(k.startswith(label) for k in (c["metadata"].get("labels") or {}))
+    ]
+    if not mine:
+        names = ", ".join(c["metadata"]["name"] for c in csvs) or "none"
+        return Observation(ok=False, actual=f"no ClusterServiceVersion of it (CSVs: {names})"), None
+
+    def version_of(csv: JsonObject) -> Version:
+        try:
+            return parse_version(str((csv.get("spec") or {}).get("version") or "0"))
+        except ValueError:
+            return parse_version("0")
+
+    csv = max(mine, key=version_of)
+    found, status = version_of(csv), csv.get("status") or {}
+    raw = str((csv.get("spec") or {}).get("version") or found)
+    phase = status.get("phase")
+    actual = f"{csv['metadata']['name']} version {raw}, phase {phase or 'not reported'}"
+    if phase != "Succeeded":
+        said = f"{status.get('reason')}: {status.get('message')}" if status.get("reason") else None
+        terminal = "phase Failed" if phase == "Failed" else None
+        return Observation(ok=False, actual=actual, cause=said, terminal=terminal), raw
+    if wanted is not None and found < wanted:
+        older = Observation(ok=False, actual=actual, cause=f"{raw} is older than {wanted}")
+        return older, raw
+    return Observation.passed(actual), raw
 
 
 def condition_is(obj: JsonObject | None, type_: str, status: str) -> Observation:
@@ -368,43 +422,3 @@ def docling_available(obj: JsonObject | None) -> Observation:
             "condition): is the docling-operator running?"
         )
     return replace(seen, cause=cause)
-
-
-READY_PHASES = frozenset({"Ready", "Running", "Succeeded", "Active", "Bound", "Available"})
-
-
-def ready(obj: JsonObject | None) -> Observation:
-    """Ready by the object's own kind's rules, for objects just applied."""
-    if obj is None:
-        return Observation(ok=False, actual=NOT_FOUND)
-    kind = obj.get("kind")
-    status = obj.get("status") or {}
-    if kind == "Job":
-        if (c := condition(obj, "Failed")) and c.get("status") == "True":
-            return Observation(ok=False, actual=describe_condition(c), terminal="Job failed")
-        return condition_is(obj, "Complete", "True")
-    if kind == "CustomResourceDefinition":
-        return condition_is(obj, "Established", "True")
-    if kind in ("StatefulSet", "ReplicaSet"):
-        want, have = (
-            int(obj.get("spec", {}).get("replicas", 1)),
-            int(status.get("readyReplicas", 0)),
-        )
-        state = f"{have}/{want} replicas ready"
-        return Observation(ok=have == want, actual=state, since=_created(obj))
-    if kind == "DaemonSet":
-        want, have = int(status.get("desiredNumberScheduled", 0)), int(status.get("numberReady", 0))
-        return Observation(ok=have == want, actual=f"{have}/{want} pods ready", since=_created(obj))
-    if kind == "DoclingServe":  # writes no Ready and no phase
-        return docling_available(obj)
-    if kind == "Pod":
-        summary, terminal = pod_summary(obj)
-        return Observation(ok=pod_is_ready(obj), actual=summary, terminal=terminal)
-    if condition(obj, "Ready") is not None:
-        return condition_is(obj, "Ready", "True")
-    if status.get("phase"):
-        phase = status["phase"]
-        if phase in READY_PHASES:
-            return Observation.passed(f"phase {phase}")
-        return phase_is(obj, "Ready")
-    return exists(obj)  # ConfigMaps, Secrets, Services...: present is ready

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from stagecheck.engine import checks, mesh
+from stagecheck.engine import checks, mesh, readiness, versions
 from stagecheck.engine.evidence import events_for, object_yaml, pod_logs, pods_status
 from stagecheck.engine.mesh import Diagnosis
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
@@ -138,11 +138,92 @@ class Cluster:
         self._expect(str(ref), expected, queries, check, within, [ref.name])
 
     def expect_ready(self, ref: ObjectRef, within: float | None) -> None:
-        """Ready by the rules of the object's kind (Deployments available, Jobs complete...)."""
+        """Ready by the rule of the object's kind (``readiness``), named in the expectation."""
         if ref.resource.kind == "Deployment":
             self.expect_deployment_available(ref.name, ref.namespace, None, None, within)
+            return
+        rule = readiness.rule_for(ref.resource)
+        expected = f"ready ({ref.resource.kind}: {rule.says})"
+        self._expect_object(ref, expected, lambda o: readiness.judge(rule, o), within)
+
+    def expect_kind_ready(
+        self, kind: str, name: str, namespace: str | None, within: float | None, only: str = ""
+    ) -> None:
+        """``is ready``; with ``only``, the sentence is for that kind alone (``is bound``)."""
+        ref = self.ref(kind, name, namespace)
+        if only and ref.resource.kind != only:
+            raise SpecificationError(
+                f"{ref}: this sentence is for a {only}; for a {ref.resource.kind} write "
+                f"'the {ref.resource.kind} \"{name}\" is ready'"
+            )
+        self.expect_ready(ref, within)
+
+    def expect_operator(
+        self, operator: str, version: str | None, namespace: str | None, within: float | None
+    ) -> str:
+        """An OLM operator installed: its ClusterServiceVersion (``<operator>.<version>``, or
+        labelled ``operators.coreos.com/<operator>.<namespace>``) in phase Succeeded, at
+        ``version`` or later (``spec.version``, compared as a version). Returns the version."""
+        kind = "ClusterServiceVersion.operators.coreos.com"
+        try:
+            resource = self.discovery.resolve(kind)
+        except UnknownKind:
+            raise UnknownKind(
+                "the cluster serves no ClusterServiceVersion: operators here are not installed "
+                "through OLM; check the operator's Deployment instead ('the deployment ... is "
+                "available')"
+            ) from None
+        namespace = namespace or self.namespace
+        wanted = versions.parse_version(version) if version else None
+        query = Query("csvs", resource, namespace)
+        seen: list[str] = []
+
+        def check(snapshot: Snapshot) -> Observation:
+            found, at = checks.operator_installed(snapshot.all("csvs"), operator, wanted)
+            seen[:] = [at] if at else []
+            return found
+
+        expected = "installed, phase Succeeded"
+        expected += f", at version {version} or later" if version else ""
+        self._expect(f"operator {operator} in {namespace}", expected, [query], check, within)
+        return seen[0] if seen else ""
+
+    def expect_platform_version(self, platform: str, wanted: str) -> str:
+        """The cluster's Kubernetes (``/version``) or OpenShift (the ClusterVersion ``version``:
+        ``status.desired.version``) at ``wanted`` or later; returns the version found."""
+        minimum = versions.parse_version(wanted)
+        if platform == "Kubernetes":
+            found = str(self.kube.version().get("gitVersion", ""))
+            where = "the API server's /version"
         else:
-            self._expect_object(ref, "it is ready", checks.ready, within)
+            try:
+                resource = self.discovery.resolve("ClusterVersion.config.openshift.io")
+            except UnknownKind:
+                raise StepFailure(
+                    subject="the cluster", expected=f"OpenShift {wanted} or later",
+                    observation=Observation(ok=False, actual="not OpenShift (no ClusterVersion)"),
+                ) from None  # fmt: skip
+            cluster_version = self.kube.get_or_none(resource.object_path("version", None)) or {}
+            found = str(
+                ((cluster_version.get("status") or {}).get("desired") or {}).get("version", "")
+            )
+            where = "ClusterVersion version, status.desired.version"
+        if not found or versions.parse_version(found) < minimum:
+            raise StepFailure(
+                subject=f"the cluster's {platform}",
+                expected=f"version {wanted} or later",
+                observation=Observation(ok=False, actual=f"version {found or 'unknown'} ({where})"),
+            )
+        return found
+
+    def expect_keys(
+        self, kind: str, name: str, namespace: str | None, keys: list[str], within: float | None
+    ) -> None:
+        """A Secret's or ConfigMap's data holds these keys; values are never read out."""
+        ref = self.ref(kind, name, namespace)
+        self._expect_object(
+            ref, f"keys {', '.join(keys)}", lambda o: checks.has_keys(o, keys), within
+        )
 
     def expect_distribution_ready(self, name: str, within: float | None) -> None:
         """A Llama Stack server resource in phase Ready: LlamaStackDistribution, or OGXServer

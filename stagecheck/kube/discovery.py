@@ -34,6 +34,7 @@ class ResourceType:
     namespaced: bool
     short_names: tuple[str, ...] = ()
     preferred: bool = True
+    has_status: bool = True  # serves a status subresource (a CRD may not: then it has none)
 
     @property
     def api_version(self) -> str:
@@ -163,7 +164,9 @@ class Discovery:
         self, group: str, version: str, preferred: bool
     ) -> Iterable[ResourceType]:
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        for resource in self._kube.get(path).get("resources", []):
+        resources = self._kube.get(path).get("resources", [])
+        subresources = {r["name"] for r in resources if "/" in r["name"]}
+        for resource in resources:
             if "/" in resource["name"]:
                 continue  # subresources
             yield ResourceType(
@@ -175,6 +178,7 @@ class Discovery:
                 namespaced=bool(resource.get("namespaced")),
                 short_names=tuple(resource.get("shortNames", [])),
                 preferred=preferred,
+                has_status=f"{resource['name']}/status" in subresources,
             )
 
 
@@ -193,4 +197,7 @@ def _from_aggregated(doc: dict[str, Any]) -> Iterable[ResourceType]:
                     namespaced=resource.get("scope") == "Namespaced",
                     short_names=tuple(resource.get("shortNames", [])),
                     preferred=index == 0,  # versions are listed in preference order
+                    has_status=any(
+                        s.get("subresource") == "status" for s in resource.get("subresources") or []
+                    ),
                 )

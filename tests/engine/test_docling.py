@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stagecheck.engine import checks
+from stagecheck.engine import readiness
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.kube.client import Kube
@@ -100,8 +100,13 @@ def test_a_ready_condition_alone_is_not_what_the_operator_writes(cluster: Cluste
 
 def test_ready_judges_a_doclingserve_by_its_deployment(cluster: Cluster) -> None:
     """A DoclingServe has no Ready and no phase: merely existing is not ready."""
-    path = cluster.ref("DoclingServe.docling.github.io", "x").resource.collection_path(NAMESPACE)
-    found = {o["metadata"]["name"]: o for o in cluster.kube.get(path)["items"]}
-    assert checks.ready(found["available"]).ok
-    assert not checks.ready(found["unavailable"]).ok
-    assert not checks.ready(found["hand-written"]).ok
+    resource = cluster.ref("DoclingServe.docling.github.io", "x").resource
+    found = {
+        o["metadata"]["name"]: o
+        for o in cluster.kube.get(resource.collection_path(NAMESPACE))["items"]
+    }
+    rule = readiness.rule_for(resource)
+    assert rule.says == "condition DeploymentAvailable=True"
+    assert readiness.judge(rule, found["available"]).ok
+    assert not readiness.judge(rule, found["unavailable"]).ok
+    assert not readiness.judge(rule, found["hand-written"]).ok
