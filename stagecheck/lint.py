@@ -9,8 +9,6 @@ Prints ``file:line: problem`` for each problem and exits 1 when there is any.
 from __future__ import annotations
 
 import argparse
-import difflib
-import importlib
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,8 +16,9 @@ from pathlib import Path
 
 from pytest_bdd.exceptions import GherkinParseError
 from pytest_bdd.parser import Feature, FeatureParser, Scenario, ScenarioTemplate, Step
-from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
+from pytest_bdd.steps import StepFunctionContext
 
+from stagecheck.catalogue import closest_sentences, load_step_definitions
 from stagecheck.plugin import gherkin_reason
 
 
@@ -31,16 +30,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.text}"
-
-
-def load_step_definitions(root: Path) -> list[StepFunctionContext]:
-    """Import every module of the step vocabulary (steps/*.py) and return its definitions."""
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    for module in sorted((root / "steps").glob("*.py")):
-        if module.stem != "__init__":
-            importlib.import_module(f"steps.{module.stem}")
-    return list(step_function_context_registry.values())
 
 
 def feature_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -100,7 +89,7 @@ def _check_step(path: Path, step: Step, definitions: list[StepFunctionContext]) 
             return [Problem(path, step.line_number, (
                 f"misplaced step: {where} is a {kinds} step: a step that changes the cluster "
                 "sets the scenario up (Given, When); a Then only checks"))]  # fmt: skip
-        hint = _closest(step.name, definitions)
+        hint = closest_sentences(step.name, definitions)
         return [Problem(path, step.line_number, f"undefined step: {where}{hint}")]
     if len(found) > 1:
         names = ", ".join(f"{d.step_func.__module__}.{d.step_func.__name__}" for d in found)
@@ -116,64 +105,6 @@ def _check_step(path: Path, step: Step, definitions: list[StepFunctionContext]) 
         except (ValueError, TypeError) as error:
             return [Problem(path, step.line_number, f"bad argument in {where}: {error}")]
     return []
-
-
-def _closest(text: str, definitions: list[StepFunctionContext]) -> str:
-    readable = [readable_pattern(d.parser.name) for d in definitions]
-    close = difflib.get_close_matches(text, readable, n=2, cutoff=0.3)
-    return "".join(f"\n    did you mean: {c}" for c in close)
-
-
-def readable_pattern(pattern: str) -> str:
-    """A step regex as a sentence: named groups become <name>, optional parts [...]."""
-    out: list[str] = []
-    stack: list[str] = []  # what each open group turns into when it closes
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("(?P<", i):
-            name = pattern[i + 4 : pattern.index(">", i)]
-            out.append(f"<{name}>")
-            stack.append("skip")
-            i = _skip_group(pattern, i)
-            stack.pop()
-            continue
-        if pattern.startswith("(?:", i):
-            stack.append(str(len(out)))
-            out.append("")
-            i += 3
-            continue
-        if char == ")":
-            start = int(stack.pop())
-            optional = pattern.startswith(")?", i)
-            body = "".join(out[start:])
-            del out[start:]
-            out.append(f" [{body.strip()}]" if optional else body)
-            i += 2 if optional else 1
-            continue
-        if char == "\\" and i + 1 < len(pattern):
-            out.append(pattern[i + 1])
-            i += 2
-            continue
-        if char == "?" and out and out[-1].isalpha():
-            out[-1] = f"({out[-1]})"  # an optional letter: pods? reads pod(s)
-        elif char != "?":
-            out.append(char)
-        i += 1
-    return " ".join("".join(out).split())
-
-
-def _skip_group(pattern: str, start: int) -> int:
-    depth, i = 0, start
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            i += 2
-            continue
-        depth += {"(": 1, ")": -1}.get(pattern[i], 0)
-        i += 1
-        if depth == 0:
-            break
-    return i
 
 
 def main(argv: list[str] | None = None) -> int:

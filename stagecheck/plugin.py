@@ -31,6 +31,7 @@ from _pytest.runner import call_and_report, show_test_item
 from pytest_bdd.exceptions import GherkinParseError, StepDefinitionNotFoundError
 from pytest_bdd.parser import Feature, Scenario, Step
 
+from stagecheck.catalogue import closest_sentences
 from stagecheck.config import Settings, load_settings
 from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.engine.provision import Planned
@@ -226,6 +227,22 @@ def pytest_bdd_apply_tag(tag: str, function: Any) -> bool | None:
 
 
 # -- failure output ------------------------------------------------------------------------------
+MISSING_STEP = pytest.StashKey[tuple[str, str, str]]()  # (keyword and text, file:line, text)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_bdd_step_func_lookup_error(
+    request: pytest.FixtureRequest,
+    feature: Feature,
+    scenario: Scenario,
+    step: Step,
+    exception: Exception,
+) -> None:
+    """An undefined step at run time: remembered, so its report gives the lint's help."""
+    where = f"{feature.rel_filename}:{step.line_number}"
+    request.node.stash[MISSING_STEP] = (f"{step.keyword} {step.name}", where, step.name)
+
+
 @pytest.hookimpl(tryfirst=True)  # before allure-pytest-bdd closes the step: evidence goes on it
 def pytest_bdd_step_error(
     request: pytest.FixtureRequest,
@@ -492,7 +509,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         and item.config.getoption("tbstyle") in ("auto", "short", "line")
     ):
         step = item.stash.get(FAILED_STEP, "")
-        report.longrepr = f"{step}\n{excinfo.value}" if step else str(excinfo.value)
+        said = str(excinfo.value)
+        if isinstance(excinfo.value, StepDefinitionNotFoundError) and MISSING_STEP in item.stash:
+            step, missing = "", item.stash[MISSING_STEP]  # the lint's words, and its help
+            said = f"undefined step: {missing[0]}  ({missing[1]}){closest_sentences(missing[2])}"
+        report.longrepr = f"{step}\n{said}" if step else said
     _redact_report(report)
     if is_worker(item.config):  # the controller prints it: it must know this worker's secrets
         handed = item.config.stash.get(HANDED_SECRETS, set())

@@ -4,11 +4,15 @@ Services are reached through the target's endpoints (``milvus``, ``model``, ``ll
 
     Milvus answers with its server version
     Milvus stores and finds a vector in a scratch collection
+    Milvus is at version "<X>" or later
     the Milvus collection "<name>" holds at least <N> entities
     the model server lists the stage model
+    the model server lists the model "<name>"
+    the URL "<url>" answers <status> [within <duration>]
     the stage model answers the question "<q>" [with an answer containing "<text>"]
     the Llama Stack distribution "<name>" is ready [within <duration>]
     Llama Stack is healthy
+    Llama Stack is at version "<X>" or later
     Llama Stack has the stage model registered
     a vector store with the documents:            (a table: name | text)
     a vector store with the documents in "<folder>"   (its .txt and .md files)
@@ -22,7 +26,7 @@ from __future__ import annotations
 from pytest_bdd import given, parsers, then, when
 
 from stagecheck.config import Settings, Target
-from stagecheck.engine import dataplane
+from stagecheck.engine import dataplane, urls, versions
 from stagecheck.engine.dataplane import LlamaStack, RagExchange
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
@@ -36,6 +40,14 @@ def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions) -> None:
     seen_versions.record("milvus", dataplane.milvus_version(endpoints.resolve("milvus")))
 
 
+@sentence(r'Milvus is at version "(?P<version>[^"]+)" or later')
+def milvus_at_version(endpoints: Endpoints, seen_versions: SeenVersions, version: str) -> None:
+    endpoint = endpoints.resolve("milvus")
+    found = dataplane.milvus_version(endpoint)
+    seen_versions.record("milvus", found)
+    versions.require_at_least(f"Milvus at {endpoint.url}", found, version)
+
+
 @sentence("Milvus stores and finds a vector in a scratch collection")
 def milvus_round_trip(endpoints: Endpoints, target: Target, journal: Journal) -> None:
     dataplane.milvus_round_trip(endpoints.resolve("milvus"), target, journal)
@@ -44,6 +56,16 @@ def milvus_round_trip(endpoints: Endpoints, target: Target, journal: Journal) ->
 @sentence(r'the Milvus collection "(?P<name>[^"]+)" holds at least (?P<count>\d+) entities')
 def milvus_collection(endpoints: Endpoints, name: str, count: str) -> None:
     dataplane.milvus_collection_holds(endpoints.resolve("milvus"), name, int(count))
+
+
+@sentence(r'the model server lists the model "(?P<model>[^"]+)"')
+def named_model_listed(endpoints: Endpoints, model: str) -> None:
+    dataplane.model_listed(endpoints.resolve("model"), model)
+
+
+@sentence(r'the URL "(?P<url>[^"]+)" answers (?P<status>\d{3})' + WITHIN)
+def url_answers(target: Target, url: str, status: str, within: float | None) -> None:
+    urls.answers(url, int(status), target.endpoint_timeout_s, within)
 
 
 @sentence("the model server lists the stage model")
@@ -71,6 +93,15 @@ def distribution_ready(cluster: Cluster, name: str, within: float | None) -> Non
 @sentence("Llama Stack is healthy")
 def llama_stack_healthy(llama_stack: LlamaStack, seen_versions: SeenVersions) -> None:
     seen_versions.record("llama-stack", llama_stack.healthy())
+
+
+@sentence(r'Llama Stack is at version "(?P<version>[^"]+)" or later')
+def llama_stack_at_version(
+    llama_stack: LlamaStack, seen_versions: SeenVersions, version: str
+) -> None:
+    found = llama_stack.healthy()
+    seen_versions.record("llama-stack", found)
+    versions.require_at_least(llama_stack.subject, found, version)
 
 
 @sentence("Llama Stack has the stage model registered")

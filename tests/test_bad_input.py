@@ -88,9 +88,12 @@ def test_an_unknown_step_fails_its_scenario_with_the_step(tmp_path: Path) -> Non
     run = run_pytest([str(ROOT / "tests/features/bad/unknown_step.feature")], tmp_path)
     result = run.result("A misspelled step")
     assert result.outcome == "failed"
+    # The lint's words and help, at run time too: the file:line and the closest sentences.
     assert (
-        'Step definition is not found: Then "the stage namespace exist". Line 4' in result.message
-    )
+        "undefined step: Then the stage namespace exist  (bad/unknown_step.feature:4)"
+        in result.message
+    ), result.message
+    assert "did you mean: the stage namespace exists [within <within>]" in result.message
 
 
 @pytest.mark.parametrize(

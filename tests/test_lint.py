@@ -90,3 +90,14 @@ def test_a_step_that_changes_the_cluster_is_never_a_check() -> None:
         'provisioning/slow" are applied is a Given or When step: a step that changes the '
         "cluster sets the scenario up (Given, When); a Then only checks"
     ) in result.stdout
+
+
+def test_a_malformed_duration_is_named_as_such_not_as_an_undefined_step(tmp_path: Path) -> None:
+    feature = tmp_path / "ish.feature"
+    feature.write_text(
+        "Feature: f\n\n  Scenario: s\n    Then the stage namespace exists within 5 minutes-ish\n"
+    )
+    result = lint(feature)
+    assert result.returncode == 1
+    assert "ish.feature:4: bad argument" in result.stdout
+    assert "'5 minutes-ish' is not a duration" in result.stdout

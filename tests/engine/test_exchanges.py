@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from stagecheck.engine import dataplane, probe
+from stagecheck.engine import dataplane, probe, urls
 from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.evidence import MAX_BODY
 from stagecheck.engine.kubernetes import Cluster
@@ -231,3 +231,39 @@ def test_a_question_to_a_model_that_already_failed_in_this_run_is_not_asked(kube
         "not asked: model vllm/m: earlier in this run a one-token completion through it "
         "failed (HTTP 500)" in str(caught.value)
     )
+
+
+class Pages(LocalHandler):
+    starting = [503, 503]  # /starting answers 503 twice, then 200
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        if self.path == "/starting":
+            self.reply(b"", Pages.starting.pop() if Pages.starting else 200)
+        elif self.path == "/healthz":
+            self.reply(b"ok")
+        elif self.path == "/login":
+            self.send_response(302)
+            self.send_header("Location", "/sso")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.reply(b"upstream connect error", 503)
+
+
+def test_a_url_answers_the_status_it_should_or_says_what_it_answered() -> None:
+    with local_http(Pages) as port:
+        base = f"http://127.0.0.1:{port}"
+        urls.answers(f"{base}/healthz", 200, 5, None)
+        with pytest.raises(StepFailure) as caught:
+            urls.answers(f"{base}/down", 200, 5, None)
+        assert "expected HTTP 200" in str(caught.value) and "actual:   HTTP 503" in str(
+            caught.value
+        )
+        assert "upstream connect error" in caught.value.evidence[0].text
+        with pytest.raises(StepFailure, match="HTTP 302"):  # a login redirect is not a 200
+            urls.answers(f"{base}/login", 200, 5, None)
+        with pytest.raises(StepFailure, match="actual:   HTTP 503"):
+            urls.answers(f"{base}/starting", 200, 5, None)  # once: 503
+        urls.answers(f"{base}/starting", 200, 5, 10.0)  # asked again until it answers 200
+        with pytest.raises(StepFailure, match="no answer: ConnectError"):
+            urls.answers("http://127.0.0.1:9/", 200, 5, 0.5)

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from llama_stack_client import InternalServerError, LlamaStackClient
 from pymilvus import MilvusClient
 
 from stagecheck.config import load_settings
-from stagecheck.engine import dataplane, docling
+from stagecheck.engine import dataplane, docling, versions
 from stagecheck.engine.endpoints import Endpoint
 from stagecheck.engine.outcome import StepFailure
 from stagecheck.engine.runs import Journal, data_plane_name
@@ -428,6 +429,30 @@ def test_rag_round_trip_through_llama_stack_into_milvus(
         for file in files:
             stack.files.delete(file_id=file.id)
         milvus.close()
+
+
+def test_the_services_versions_and_models_are_checked_as_the_steps_say(
+    endpoints: Endpoints,
+) -> None:
+    """Milvus and Llama Stack at a version or later (compared as versions), and a model the
+    model server lists by name: each green on the real servers, and red saying what was found."""
+    milvus = Endpoint("milvus", endpoints["services"]["milvus"], False, "sandbox")
+    found = dataplane.milvus_version(milvus)
+    assert versions.require_at_least("Milvus", found, "2.0") == found
+    with pytest.raises(
+        StepFailure, match=rf"expected version 99 or later\n\s+actual:\s+version {re.escape(found)}"
+    ):
+        versions.require_at_least("Milvus", found, "99")
+    stack = dataplane.LlamaStack(
+        Endpoint("llama-stack", endpoints["services"]["llamastack"], False, "x")
+    )
+    assert versions.require_at_least(stack.subject, stack.healthy(), "0.7") == "0.7.3"
+    with pytest.raises(StepFailure, match="expected version 0.8 or later"):
+        versions.require_at_least(stack.subject, stack.healthy(), "0.8")
+    model = Endpoint("model", endpoints["services"]["llm"], False, "sandbox")
+    dataplane.model_listed(model, endpoints["models"]["llm_served"])
+    with pytest.raises(StepFailure, match="model mistral-24b-quantized to be served"):
+        dataplane.model_listed(model, "mistral-24b-quantized")
 
 
 DEAD_RUN, LIVE_RUN = "run-20260101-000000-dead", "run-20260101-000000-beef"
