@@ -9,23 +9,71 @@ against it by the tests, so the two never drift.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
+import importlib.util
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
 
 
-def load_step_definitions(root: Path) -> list[StepFunctionContext]:
-    """Import every module of the step vocabulary (steps/*.py) and return its definitions."""
+def load_step_definitions(root: Path, features: Iterable[Path] = ()) -> list[StepFunctionContext]:
+    """Every step definition a run of ``features`` would load: the installed pytest plugins',
+    the vocabulary (steps/*.py), and those of every conftest.py pytest would read for them
+    (the root's, and each one from a feature's folder up), with their ``pytest_plugins``."""
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    for plugin in entry_points(group="pytest11"):
+        with contextlib.suppress(Exception):  # a broken third-party plugin is pytest's to report
+            plugin.load()
     for module in sorted((root / "steps").glob("*.py")):
         if module.stem != "__init__":
             importlib.import_module(f"steps.{module.stem}")
-    return list(step_function_context_registry.values())
+    for conftest in _conftests(root, features):
+        _load_conftest(conftest)
+    return [
+        d
+        for d in step_function_context_registry.values()
+        if not d.step_func.__module__.startswith("pytest_bdd")  # its own "trace" step
+    ]
+
+
+def _conftests(root: Path, features: Iterable[Path]) -> list[Path]:
+    found = [root / "conftest.py"]
+    for feature in features:
+        folder = feature.resolve() if feature.is_dir() else feature.resolve().parent
+        for parent in [folder, *folder.parents]:
+            found.append(parent / "conftest.py")
+            if parent == root.resolve():
+                break
+    return [c for c in dict.fromkeys(found) if c.is_file()]
+
+
+def _load_conftest(path: Path) -> None:
+    name = "_stagecheck_lint_conftest_" + "_".join(path.resolve().parent.parts[1:])
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    for plugin in getattr(module, "pytest_plugins", []) or []:
+        importlib.import_module(plugin)
+
+
+def where_defined(definition: StepFunctionContext) -> str:
+    """``module.function (file:line)`` of a step definition."""
+    func = definition.step_func
+    code = getattr(func, "__code__", None)
+    place = f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else ""
+    return f"{func.__module__}.{func.__name__}{place}"
 
 
 def closest_sentences(text: str, definitions: list[StepFunctionContext] | None = None) -> str:
@@ -113,8 +161,6 @@ def catalogue(root: Path) -> list[Entry]:
     """One entry per sentence, whatever keywords it is registered under."""
     by_pattern: dict[str, list[StepFunctionContext]] = {}
     for definition in load_step_definitions(root):
-        if definition.step_func.__module__.startswith("pytest_bdd"):
-            continue  # its own "trace" step, for debugging pytest-bdd
         by_pattern.setdefault(definition.parser.name, []).append(definition)
     entries = []
     for pattern, definitions in by_pattern.items():

@@ -18,7 +18,7 @@ from pytest_bdd.exceptions import GherkinParseError
 from pytest_bdd.parser import Feature, FeatureParser, Scenario, ScenarioTemplate, Step
 from pytest_bdd.steps import StepFunctionContext
 
-from stagecheck.catalogue import closest_sentences, load_step_definitions
+from stagecheck.catalogue import closest_sentences, load_step_definitions, where_defined
 from stagecheck.plugin import gherkin_reason
 
 
@@ -91,9 +91,9 @@ def _check_step(path: Path, step: Step, definitions: list[StepFunctionContext]) 
                 "sets the scenario up (Given, When); a Then only checks"))]  # fmt: skip
         hint = closest_sentences(step.name, definitions)
         return [Problem(path, step.line_number, f"undefined step: {where}{hint}")]
-    if len(found) > 1:
-        names = ", ".join(f"{d.step_func.__module__}.{d.step_func.__name__}" for d in found)
-        return [Problem(path, step.line_number, f"ambiguous step: {where} (matches {names})")]
+    if len(found) > 1:  # a run would take one of them, silently
+        names = "".join(f"\n    {where_defined(d)}" for d in found)
+        return [Problem(path, step.line_number, f"ambiguous step: {where} matches{names}")]
     definition = found[0]
     arguments = definition.parser.parse_arguments(step.name) or {}
     for name, value in arguments.items():
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, default=[Path("features")])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
     args = parser.parse_args(argv)
-    definitions = load_step_definitions(args.root.resolve())
     files = list(feature_files(args.paths))
+    definitions = load_step_definitions(args.root.resolve(), args.paths)
     if not files:
         print(f"lint-features: no .feature file under {', '.join(map(str, args.paths))}")
         return 1

@@ -70,10 +70,26 @@ def test_an_ambiguous_step_names_both_definitions(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert (
-        "lamp.feature:3: ambiguous step: Then the lamp is green (matches steps.a.first, steps.a.second)"
-        in result.stdout
+    assert "lamp.feature:3: ambiguous step: Then the lamp is green matches\n" in result.stdout
+    assert f"    steps.a.first ({steps / 'a.py'}:2)\n" in result.stdout
+    assert f"    steps.a.second ({steps / 'a.py'}:4)" in result.stdout
+
+
+def test_a_teams_conftest_step_overlapping_a_built_in_one_is_ambiguous(tmp_path: Path) -> None:
+    """A run would take the conftest's step, which checks nothing, and stay green: the lint
+    loads the conftest files a run of the feature would load, and names both definitions."""
+    (tmp_path / "conftest.py").write_text(
+        "from pytest_bdd import then\n@then('the stage namespace exists')\ndef looks_fine(): pass\n"
     )
+    feature = tmp_path / "stage.feature"
+    feature.write_text("Feature: Stage\n  Scenario: Ns\n    Then the stage namespace exists\n")
+    result = lint(feature)
+    assert result.returncode == 1, result.stdout
+    assert "stage.feature:3: ambiguous step: Then the stage namespace exists matches" in (
+        result.stdout
+    )
+    assert "steps.kubernetes.stage_namespace_exists (" in result.stdout
+    assert f"looks_fine ({tmp_path / 'conftest.py'}:2)" in result.stdout
 
 
 def test_a_path_without_features_is_an_error(tmp_path: Path) -> None:
