@@ -1,7 +1,8 @@
 """The environment a run saw, as Allure's ``environment.properties`` and the status page show it.
 
-Only names and versions: the target's name, type and context, the namespace, the run id and
-the versions seen. Never the kubeconfig's path or content, a server credential or a variable.
+Only names and versions: the target's name, type and context, the namespace, the run id, the
+versions seen and the images the stage namespace's pods ran as the run began. Never the
+kubeconfig's path or content, a server credential or a variable.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def environment_entries(settings: Settings, seen: SeenVersions) -> dict[str, str
         "namespace": target.namespace,
         "run.id": settings.run.id,
     }
-    entries.update({f"{what}.version": found for what, found in seen.as_dict().items()})
+    for what, found in seen.as_dict().items():  # image-<workload>-<container>: image.<...>
+        key = f"image.{what[6:]}" if what.startswith("image-") else f"{what}.version"
+        entries[key] = found
     entries["python.version"] = platform.python_version()
     for tool in TOOLS:
         entries[f"{tool}.version"] = _installed(tool)

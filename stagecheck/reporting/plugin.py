@@ -54,6 +54,7 @@ from stagecheck.retries import ATTEMPT
 
 EXAMPLE_PARAM = "_pytest_bdd_example"
 OPENSHIFT_VERSION = "/apis/config.openshift.io/v1/clusterversions/version"
+IMAGE = "image-"  # a SeenVersions name: the image a workload's container runs
 
 
 @dataclass
@@ -402,6 +403,19 @@ def _record_cluster_versions(cluster: Cluster, versions: SeenVersions) -> None:
     desired = ((openshift or {}).get("status") or {}).get("desired") or {}
     if desired.get("version"):
         versions.record("openshift", str(desired["version"]))
+    try:  # the images the stage's pods run, as the run began
+        pods = cluster.kube.get(f"/api/v1/namespaces/{cluster.namespace}/pods").get("items", [])
+    except StagecheckError:
+        return
+    for pod in pods:
+        labels = pod["metadata"].get("labels") or {}
+        workload = (
+            labels.get("app.kubernetes.io/name") or labels.get("app") or pod["metadata"]["name"]
+        )
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            versions.record(
+                f"{IMAGE}{workload}-{container['name']}", str(container.get("image", ""))
+            )
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:

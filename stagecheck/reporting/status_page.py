@@ -265,6 +265,13 @@ def _environment_table(environment: dict[str, str], run: RunRecord) -> list[str]
         for key, value in environment.items()
         if key.endswith(".version")
     ]
+    images = [
+        f"{k.removeprefix('image.')}: `{v}`"
+        for k, v in environment.items()
+        if k.startswith("image.")
+    ]
+    if images:  # one row: the images the stage's pods ran, workload-container: image
+        rows.append(("Images", "<br>".join(images)))
     lines = ["| | |", "|---|---|"]
     lines += [f"| {name} | {_md(value) if '`' not in value else value} |" for name, value in rows]
     return [line for line in lines if not line.endswith("|  |")]

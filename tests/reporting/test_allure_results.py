@@ -99,6 +99,7 @@ def test_environment_properties_name_the_target_the_cluster_and_the_versions_see
     assert properties["run.id"] == run_id(stage_run.run.output)
     assert properties["kubernetes.version"] == world.version()["gitVersion"]
     assert properties["milvus.version"] == "2.4.1"  # recorded by a step through seen_versions
+    assert properties["image.docling-docling"] == "registry.example.com/docling:1.0"  # its pods
     assert not any(str(stage_run.kubeconfig) in value for value in properties.values())
 
 

@@ -119,6 +119,8 @@ def test_status_page_agrees_with_the_run(stage_run: StageRun) -> None:
     environment = page.split("## Environment", 1)[1]
     assert f"`{run_id(stage_run.run.output)}`" in environment
     assert "| milvus | 2.4.1 |" in environment and "| kubernetes | v1" in environment
+    assert "| Images | " in environment  # what the stage's pods ran
+    assert "docling-docling: `registry.example.com/docling:1.0`" in environment
 
 
 def test_status_page_links_to_evidence_and_specification_that_exist(stage_run: StageRun) -> None:
