@@ -122,6 +122,10 @@ def readable_pattern(pattern: str) -> str:
             out.append(pattern[i + 1])
             i = pattern.index("]", i + 1) + 1
             continue
+        if char == "|":  # one of two wordings
+            out.append(" | ")
+            i += 1
+            continue
         if char in "^$":  # anchors are not words
             i += 1
             continue

@@ -35,9 +35,11 @@ from stagecheck.reporting.versions import SeenVersions
 from steps.kubernetes import WITHIN, sentence
 
 
-@sentence("Milvus answers with its server version")
-def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions) -> None:
-    seen_versions.record("milvus", dataplane.milvus_version(endpoints.resolve("milvus")))
+@sentence("Milvus answers with its server version" + WITHIN)
+def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions, within: float | None) -> None:
+    endpoint = endpoints.resolve("milvus")
+    found = dataplane.within_budget(endpoint, within, lambda: dataplane.milvus_version(endpoint))
+    seen_versions.record("milvus", found)
 
 
 @sentence(r'Milvus is at version "(?P<version>[^"]+)" or later')
@@ -58,9 +60,10 @@ def milvus_collection(endpoints: Endpoints, name: str, count: str) -> None:
     dataplane.milvus_collection_holds(endpoints.resolve("milvus"), name, int(count))
 
 
-@sentence(r'the model server lists the model "(?P<model>[^"]+)"')
-def named_model_listed(endpoints: Endpoints, model: str) -> None:
-    dataplane.model_listed(endpoints.resolve("model"), model)
+@sentence(r'the model server lists the model "(?P<model>[^"]+)"' + WITHIN)
+def named_model_listed(endpoints: Endpoints, model: str, within: float | None) -> None:
+    endpoint = endpoints.resolve("model")
+    dataplane.within_budget(endpoint, within, lambda: dataplane.model_listed(endpoint, model))
 
 
 @sentence(r'the URL "(?P<url>[^"]+)" answers (?P<status>\d{3})' + WITHIN)
@@ -68,9 +71,10 @@ def url_answers(target: Target, url: str, status: str, within: float | None) -> 
     urls.answers(url, int(status), target.endpoint_timeout_s, within)
 
 
-@sentence("the model server lists the stage model")
-def model_listed(endpoints: Endpoints, target: Target) -> None:
-    dataplane.model_listed(endpoints.resolve("model"), dataplane.stage_model(target))
+@sentence("the model server lists the stage model" + WITHIN)
+def model_listed(endpoints: Endpoints, target: Target, within: float | None) -> None:
+    endpoint, model = endpoints.resolve("model"), dataplane.stage_model(target)
+    dataplane.within_budget(endpoint, within, lambda: dataplane.model_listed(endpoint, model))
 
 
 @sentence(
@@ -90,9 +94,12 @@ def distribution_ready(cluster: Cluster, name: str, within: float | None) -> Non
     cluster.expect_distribution_ready(name, within)
 
 
-@sentence("Llama Stack is healthy")
-def llama_stack_healthy(llama_stack: LlamaStack, seen_versions: SeenVersions) -> None:
-    seen_versions.record("llama-stack", llama_stack.healthy())
+@sentence("Llama Stack is healthy" + WITHIN)
+def llama_stack_healthy(
+    llama_stack: LlamaStack, seen_versions: SeenVersions, within: float | None
+) -> None:
+    found = dataplane.within_budget(llama_stack.endpoint, within, llama_stack.healthy)
+    seen_versions.record("llama-stack", found)
 
 
 @sentence(r'Llama Stack is at version "(?P<version>[^"]+)" or later')
@@ -104,9 +111,15 @@ def llama_stack_at_version(
     versions.require_at_least(llama_stack.subject, found, version)
 
 
-@sentence("Llama Stack has the stage model registered")
-def llama_stack_model(llama_stack: LlamaStack, target: Target, cluster: Cluster) -> None:
-    dataplane.stage_model_registered(llama_stack, target, cluster)
+@sentence("Llama Stack has the stage model registered" + WITHIN)
+def llama_stack_model(
+    llama_stack: LlamaStack, target: Target, cluster: Cluster, within: float | None
+) -> None:
+    dataplane.within_budget(
+        llama_stack.endpoint,
+        within,
+        lambda: dataplane.stage_model_registered(llama_stack, target, cluster),
+    )
 
 
 @given("a vector store with the documents:", target_fixture="rag")

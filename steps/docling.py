@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from stagecheck.config import Settings, Target
 from stagecheck.engine import docling
+from stagecheck.engine.dataplane import within_budget
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.reporting.versions import SeenVersions
@@ -23,9 +24,12 @@ def docling_ready(cluster: Cluster, name: str, within: float | None) -> None:
     cluster.expect_docling_ready(name, within)
 
 
-@sentence("Docling answers its health check")
-def docling_healthy(endpoints: Endpoints, seen_versions: SeenVersions) -> None:
-    version = docling.healthy(endpoints.resolve("docling"))
+@sentence("Docling answers its health check" + WITHIN)
+def docling_healthy(
+    endpoints: Endpoints, seen_versions: SeenVersions, within: float | None
+) -> None:
+    endpoint = endpoints.resolve("docling")
+    version = within_budget(endpoint, within, lambda: docling.healthy(endpoint))
     if version:
         seen_versions.record("docling-serve", version)
 

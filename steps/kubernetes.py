@@ -19,6 +19,8 @@ Every sentence works as Given or Then, and every positive form takes an optional
     the <Kind> "<name>" [in namespace "<ns>"] has keys "<key>, <key>"   (Secret, ConfigMap)
     the operator "<name>" is installed [at version "<X>" or later] [in namespace "<ns>"]
     the Kubernetes|OpenShift version is "<X>" or later
+    the logs of the deployment "<name>" | pods with labels "<selector>" [in namespace "<ns>"]
+        contain "<text>" [within ...] | contain no line matching "<regex>"
 
 <Kind> is resolved through API discovery: Deployment, deployments, deploy, or with its group
 (InferenceService.serving.kserve.io) when two groups serve the same kind.
@@ -31,6 +33,7 @@ from typing import Any
 from pytest_bdd import given, parsers, step, when
 
 from stagecheck.config import Target
+from stagecheck.engine import logs
 from stagecheck.engine.durations import parse_duration
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.reporting.versions import SeenVersions
@@ -229,3 +232,34 @@ def platform_version(
     cluster: Cluster, seen_versions: SeenVersions, platform: str, version: str
 ) -> None:
     seen_versions.record(platform, cluster.expect_platform_version(platform, version))
+
+
+LOGS_OF = (
+    r'the logs of (?:the [Dd]eployment "(?P<deployment>[^"]+)"'
+    r'|pods with labels "(?P<selector>[^"]+)")' + IN_NS
+)
+
+
+@sentence(LOGS_OF + r' contain "(?P<text>[^"]+)"' + WITHIN)
+def logs_contain(
+    cluster: Cluster,
+    deployment: str | None,
+    selector: str | None,
+    namespace: str | None,
+    text: str,
+    within: float | None,
+) -> None:
+    source = logs.Source(namespace or cluster.namespace, deployment, selector)
+    logs.expect_line(cluster.kube, source, text, within)
+
+
+@sentence(LOGS_OF + r' contain no line matching "(?P<pattern>[^"]+)"')
+def logs_contain_no(
+    cluster: Cluster,
+    deployment: str | None,
+    selector: str | None,
+    namespace: str | None,
+    pattern: str,
+) -> None:
+    source = logs.Source(namespace or cluster.namespace, deployment, selector)
+    logs.expect_no_line(cluster.kube, source, pattern)

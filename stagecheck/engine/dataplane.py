@@ -48,6 +48,27 @@ MILVUS_CONNECT_TIMEOUT_S = 10.0
 RAG_SYSTEM_PROMPT = "Answer using only the context."  # measured stable with small models
 
 
+RETRY_PAUSE_S = 2.0
+
+
+def within_budget[R](endpoint: Endpoint, within: float | None, check: Callable[[], R]) -> R:
+    """``check`` now, and with ``within`` again every few seconds while it fails, until it
+    passes or the time is up (a service still starting: refused, 503, not listed yet). An
+    endpoint found unresponsive is not asked again: waiting cannot make it answer sooner."""
+    deadline = time.monotonic() + (within or 0)
+    started = time.monotonic()
+    while True:
+        try:
+            return check()
+        except StepFailure as failure:
+            left = deadline - time.monotonic()
+            if left <= 0 or endpoint.health.silent:
+                if within:
+                    failure.waited = time.monotonic() - started
+                raise
+        time.sleep(min(RETRY_PAUSE_S, left))
+
+
 def refuse_if_silent(endpoint: Endpoint, subject: str, expected: str) -> None:
     """A red step at once for an endpoint that let a call time out earlier in the run: one
     silent service costs the run one budget, not one per scenario."""

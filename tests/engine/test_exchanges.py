@@ -267,3 +267,33 @@ def test_a_url_answers_the_status_it_should_or_says_what_it_answered() -> None:
         urls.answers(f"{base}/starting", 200, 5, 10.0)  # asked again until it answers 200
         with pytest.raises(StepFailure, match="no answer: ConnectError"):
             urls.answers("http://127.0.0.1:9/", 200, 5, 0.5)
+
+
+class Starting(LocalHandler):
+    """A model server still loading: 503 twice, then its model list."""
+
+    answers = [503, 503]
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        if Starting.answers:
+            self.reply(b"loading", Starting.answers.pop())
+        else:
+            self.reply(json.dumps({"data": [{"id": "m"}]}).encode())
+
+
+def test_within_asks_a_starting_service_again_but_never_a_silent_one(kube: Kube) -> None:
+    with local_http(Starting) as port:
+        model = endpoint(f"http://127.0.0.1:{port}/v1")
+        with pytest.raises(StepFailure, match="HTTP 503"):
+            dataplane.model_listed(model, "m")  # once: still loading
+        dataplane.within_budget(model, 30, lambda: dataplane.model_listed(model, "m"))
+    with local_http(Silent) as port:
+        target = replace(
+            kube.target, endpoints={"model": f"http://127.0.0.1:{port}/v1"}, endpoint_timeout_s=0.5
+        )
+        silent = Endpoints(target, kube, Discovery(kube)).resolve("model")
+        started = time.monotonic()
+        with pytest.raises(StepFailure) as caught:
+            dataplane.within_budget(silent, 60, lambda: dataplane.model_listed(silent, "m"))
+    assert time.monotonic() - started < 10  # one budget of 0.5 s, not the step's 60 s
+    assert caught.value.waited is not None

@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stagecheck.engine import probe
+from stagecheck.engine import logs, probe
 from stagecheck.engine.evidence import MAX_LOG_LINES, pod_logs
+from stagecheck.engine.outcome import StepFailure
+from stagecheck.errors import SpecificationError
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.kube.discovery import Discovery
 from stagecheck.sandbox.controlplane import ControlPlane
@@ -339,3 +341,30 @@ def test_a_log_that_cannot_be_read_says_why_and_fails_nothing(node: StandIns, ku
         "== pod nowhere-0, previous container server\n(log not available:"
     )
     assert "not found" in sections[1]
+
+
+def test_the_logs_of_pods_contain_a_line_or_no_line_matching_an_error(
+    node: StandIns, kube: Kube
+) -> None:
+    """Through the API server's log proxy to the stand-in kubelet, as oc logs reads them."""
+    for name in ("logger-a", "logger-b"):
+        a_pod(kube, name, ["sh", "-c", "echo starting; echo 'server ready on :8321'; "
+                           "echo 'ERROR: connection to vllm refused'"])  # fmt: skip
+        kube.patch(f"{PODS}/{name}", {"metadata": {"labels": {"app": "logger"}}})
+    for name in ("logger-a", "logger-b"):
+        ended(kube, name)
+    source = logs.Source(NAMESPACE, selector="app=logger")
+    logs.expect_line(kube, source, "server ready", None)
+    logs.expect_no_line(kube, source, "panic|Traceback")
+    with pytest.raises(StepFailure) as caught:
+        logs.expect_line(kube, source, "model loaded", 0.5)
+    message = str(caught.value)
+    assert "logs of pods with labels app=logger in" in message
+    assert "expected a line containing 'model loaded'" in message
+    assert "no line containing it in 2 container log(s) of 2 pod(s)" in message
+    assert caught.value.evidence and "server ready on :8321" in caught.value.evidence[0].text
+    with pytest.raises(StepFailure) as caught:
+        logs.expect_no_line(kube, source, "ERROR|Traceback")
+    assert "2 line(s): logger-a/main: ERROR: connection to vllm refused" in str(caught.value)
+    with pytest.raises(SpecificationError, match="'ERROR[' is not a regular expression"):
+        logs.expect_no_line(kube, source, "ERROR[")
