@@ -366,5 +366,5 @@ def test_the_logs_of_pods_contain_a_line_or_no_line_matching_an_error(
     with pytest.raises(StepFailure) as caught:
         logs.expect_no_line(kube, source, "ERROR|Traceback")
     assert "2 line(s): logger-a/main: ERROR: connection to vllm refused" in str(caught.value)
-    with pytest.raises(SpecificationError, match="'ERROR[' is not a regular expression"):
+    with pytest.raises(SpecificationError, match=r"'ERROR\[' is not a regular expression"):
         logs.expect_no_line(kube, source, "ERROR[")
