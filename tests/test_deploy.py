@@ -50,7 +50,7 @@ DATA_PLANE_PACKAGES = frozenset(
 # -- reading the manifests -------------------------------------------------------------------
 def documents(path: Path) -> list[JsonObject]:
     """The objects of a manifest file, or of a kustomization folder as kustomize renders it."""
-    return [m.doc for m in load_manifests(path, tools_dir(ROOT) / "kustomize")]
+    return [m.doc for m in load_manifests(path, [str(tools_dir(ROOT) / "kustomize"), "build"])]
 
 
 def pod_template(path: Path) -> JsonObject:

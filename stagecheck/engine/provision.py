@@ -14,6 +14,7 @@ run's journal (``runs``) before it is made, so a run killed outright is cleaned 
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -120,7 +121,18 @@ class Ledger:
         return problems
 
 
-def load_manifests(path: Path, kustomize: Path | None) -> list[Manifest]:
+def find_kustomize(search_path: str, built: Path) -> list[str] | None:
+    """How to render a kustomization, where users have it: ``kustomize build`` on PATH, else
+    ``kubectl kustomize`` or ``oc kustomize`` on PATH, else the sandbox's own build."""
+    if found := shutil.which("kustomize", path=search_path):
+        return [found, "build"]
+    for tool in ("kubectl", "oc"):
+        if found := shutil.which(tool, path=search_path):
+            return [found, "kustomize"]
+    return [str(built), "build"] if built.is_file() else None
+
+
+def load_manifests(path: Path, kustomize: list[str] | None) -> list[Manifest]:
     """The objects of a file, a folder of YAML files, or a kustomization folder."""
     if not path.exists():
         raise ManifestError(f"{path} does not exist")
@@ -136,15 +148,18 @@ def load_manifests(path: Path, kustomize: Path | None) -> list[Manifest]:
     return [m for f in files for m in _parse(f.read_text(), str(f))]
 
 
-def _kustomize(folder: Path, kustomize: Path | None) -> list[Manifest]:
-    if kustomize is None or not kustomize.exists():
-        raise ManifestError(f"{folder} is a kustomization, and kustomize is not installed")
-    built = subprocess.run(
-        [str(kustomize), "build", str(folder)], capture_output=True, text=True, timeout=120
-    )
+def _kustomize(folder: Path, kustomize: list[str] | None) -> list[Manifest]:
+    if kustomize is None:
+        raise ManifestError(
+            f"{folder} is a kustomization, and no kustomize was found: put kustomize, kubectl "
+            "or oc on PATH (scripts/setup also builds one for the sandbox)"
+        )
+    command = [*kustomize, str(folder)]
+    built = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if built.returncode != 0:
-        raise ManifestError(f"{folder}: kustomize build failed: {built.stderr.strip()}")
-    return _parse(built.stdout, f"{folder} (kustomize build)")
+        said = built.stderr.strip()
+        raise ManifestError(f"{folder}: {' '.join(kustomize[-2:])} failed: {said}")
+    return _parse(built.stdout, f"{folder} ({Path(kustomize[0]).name} {kustomize[1]})")
 
 
 def _parse(text: str, source: str) -> list[Manifest]:
@@ -177,7 +192,7 @@ class Provisioner:
         self,
         cluster: Cluster,
         run: RunOptions,
-        kustomize: Path | None,
+        kustomize: list[str] | None,
         ledger: Ledger,
         journal: Journal,
     ) -> None:
