@@ -4,7 +4,7 @@ Layers, imports only downward:
   stagecheck.config, stagecheck.errors        configuration read once; the exception hierarchy
   stagecheck.kube                             cluster connection, REST, watches, API discovery
   stagecheck.engine                           waits, matchers, checks, evidence, failure messages
-  stagecheck.plugin, steps/, fixtures/        pytest and pytest-bdd adapters
+  stagecheck.plugin, .steps, .fixtures        pytest and pytest-bdd adapters (stagecheck.plugins)
   features/                                   the stage specifications
 """
 

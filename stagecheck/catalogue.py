@@ -23,14 +23,15 @@ from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
 
 
 def load_step_definitions(root: Path, features: Iterable[Path] = ()) -> list[StepFunctionContext]:
-    """Every step definition a run of ``features`` would load: the installed pytest plugins',
-    the vocabulary (steps/*.py), and those of every conftest.py pytest would read for them
-    (the root's, and each one from a feature's folder up), with their ``pytest_plugins``."""
+    """Every step definition a run of ``features`` would load: the installed pytest plugins'
+    (stagecheck's vocabulary among them), the repository's own ``steps/*.py``, and those of
+    every conftest.py pytest would read for them (the root's, and each one from a feature's
+    folder up), each with the modules its ``pytest_plugins`` names."""
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     for plugin in entry_points(group="pytest11"):
         with contextlib.suppress(Exception):  # a broken third-party plugin is pytest's to report
-            plugin.load()
+            _load_plugins(plugin.load())
     for module in sorted((root / "steps").glob("*.py")):
         if module.stem != "__init__":
             importlib.import_module(f"steps.{module.stem}")
@@ -64,8 +65,14 @@ def _load_conftest(path: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    for plugin in getattr(module, "pytest_plugins", []) or []:
-        importlib.import_module(plugin)
+    _load_plugins(module)
+
+
+def _load_plugins(module: object) -> None:
+    """Import the modules a plugin or conftest names in ``pytest_plugins``, as pytest does."""
+    names = getattr(module, "pytest_plugins", []) or []
+    for name in [names] if isinstance(names, str) else names:
+        _load_plugins(importlib.import_module(name))
 
 
 def where_defined(definition: StepFunctionContext) -> str:

@@ -120,6 +120,26 @@ class RunOptions:
     plan: bool = False  # list what provisioning would apply, write nothing
 
 
+def repository_of(path: Path) -> Path | None:
+    """The repository a feature file or folder belongs to: the nearest folder at or above it
+    that holds ``stagecheck.toml``. Paths named in its features are relative to it."""
+    path = path.resolve()
+    for folder in [path, *path.parents] if path.is_dir() else path.parents:
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+def run_root(args: list[str], invoked_in: Path, rootdir: Path) -> Path:
+    """The repository of a run: that of the first path it was given (``features/stage2``,
+    ``x.feature::test``), else of the folder it was started in, else pytest's rootdir."""
+    for arg in args:
+        path = invoked_in / arg.split("::")[0]
+        if path.exists():
+            return repository_of(path) or rootdir
+    return repository_of(invoked_in) or rootdir
+
+
 def new_run_id() -> str:
     return time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
@@ -128,7 +148,7 @@ def new_run_id() -> str:
 class Settings:
     """Everything configurable about a run, resolved once at start-up."""
 
-    root: Path
+    root: Path  # the repository: the folder holding stagecheck.toml (repository_of)
     cache_dir: Path  # built binaries and environments, keyed by version; shared by runs
     sandbox_dir: Path  # the running sandbox's state: kubeconfig, logs, data
     reports_dir: Path

@@ -32,7 +32,7 @@ from pytest_bdd.exceptions import GherkinParseError, StepDefinitionNotFoundError
 from pytest_bdd.parser import Feature, Scenario, Step
 
 from stagecheck.catalogue import closest_sentences
-from stagecheck.config import Settings, load_settings
+from stagecheck.config import Settings, load_settings, run_root
 from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.engine.provision import Planned
 from stagecheck.errors import CannotRunHere, ConfigError, StagecheckError
@@ -108,10 +108,11 @@ def _retries(value: str) -> int:
     return number
 
 
+@pytest.hookimpl(tryfirst=True)  # before allure-pytest-bdd's, whichever was installed first
 def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = load_settings(
-            root=config.rootpath,
+            root=run_root(config.args, config.invocation_params.dir, config.rootpath),
             target_option=config.getoption("--target"),
             kubeconfig_option=config.getoption("--kubeconfig"),
             allow_writes_option=config.getoption("--allow-writes"),
@@ -218,6 +219,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-bdd's own (first result wins), which marks it
 def pytest_bdd_apply_tag(tag: str, function: Any) -> bool | None:
     # Tags become markers (so `-m mesh` works); declare them so --strict-markers accepts them.
     config = _current_config

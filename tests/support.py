@@ -7,8 +7,10 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -46,13 +48,19 @@ class Run:
         return self.scenarios[make_python_name(scenario)]
 
 
-def run_pytest(args: list[str], tmp: Path, env: dict[str, str] | None = None) -> Run:
+def run_pytest(
+    args: list[str],
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
+) -> Run:
     """Run ``pytest ARGS`` from the project root as a user would, with a JUnit file to read."""
     junit = tmp / f"junit-{time.monotonic_ns()}.xml"
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *args],
-        cwd=ROOT,
+        [python, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *args],
+        cwd=cwd,
         # The framework's sub-runs write their reports beside them, never over the user's.
         env={**os.environ, "STAGECHECK_REPORTS": str(tmp / "reports"), **(env or {})},
         capture_output=True,
@@ -85,6 +93,40 @@ def _read_junit(path: Path) -> dict[str, ScenarioResult]:
 
 
 _SEVERITY = ("passed", "skipped", "failed", "error")
+
+
+def installed_stagecheck(tmp: Path) -> Path:
+    """A virtual environment with stagecheck installed from a wheel built from this tree, as
+    ``pip install`` gives a stage repository; its Python. Its dependencies are this suite's
+    (a path line to them, so nothing is downloaded); stagecheck itself is the wheel's copy."""
+    source = tmp / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "stagecheck", source / "stagecheck", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", tmp / "dist", source], check=True)
+    (wheel,) = (tmp / "dist").glob("stagecheck-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([*pip, "--python", python, "install", "--no-deps", wheel], check=True)
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(site) / "_suite_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+def stage_repository(folder: Path, config: str = 'default-target = "sandbox"\n') -> Path:
+    """A stage repository as its owners keep one: ``features/stage2`` (with its documents) and a
+    ``stagecheck.toml``, nothing else: no conftest, no steps, no copy of this project."""
+    shutil.copytree(ROOT / "features" / "stage2", folder / "features" / "stage2")
+    (folder / "stagecheck.toml").write_text(config)
+    return folder
 
 
 @contextmanager

@@ -121,15 +121,17 @@ class Ledger:
         return problems
 
 
-def find_kustomize(search_path: str, built: Path) -> list[str] | None:
+def find_kustomize(search_path: str, built: Callable[[], Path | None]) -> list[str] | None:
     """How to render a kustomization, where users have it: ``kustomize build`` on PATH, else
-    ``kubectl kustomize`` or ``oc kustomize`` on PATH, else the sandbox's own build."""
+    ``kubectl kustomize`` or ``oc kustomize`` on PATH, else the sandbox's own build (looked
+    for only then)."""
     if found := shutil.which("kustomize", path=search_path):
         return [found, "build"]
     for tool in ("kubectl", "oc"):
         if found := shutil.which(tool, path=search_path):
             return [found, "kustomize"]
-    return [str(built), "build"] if built.is_file() else None
+    own = built()
+    return [str(own), "build"] if own is not None else None
 
 
 def load_manifests(path: Path, kustomize: list[str] | None) -> list[Manifest]:

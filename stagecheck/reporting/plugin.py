@@ -102,6 +102,9 @@ def seen_versions(pytestconfig: pytest.Config) -> SeenVersions:
 
 
 # -- configuration -------------------------------------------------------------------------------
+# Before allure-pytest-bdd's (it starts writing only where a results folder is set by then) and
+# after stagecheck.plugin's (tryfirst too, and registered after this module: called first).
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Imported here: imported with this module, pytest could not rewrite its asserts.
     from stagecheck.plugin import SETTINGS
@@ -109,7 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if SETTINGS not in config.stash:
         raise pytest.UsageError(
             "stagecheck: list stagecheck.reporting.plugin before stagecheck.plugin in "
-            "pytest_plugins (conftest.py): it needs the run's settings when it is configured"
+            "pytest_plugins (stagecheck/plugins.py): it needs the run's settings when it is "
+            "configured"
         )
     settings = config.stash[SETTINGS]
     writing = not config.option.collectonly and not settings.run.plan
@@ -185,7 +189,7 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
         nodeid=report.nodeid,
         stage=path.parent.name,
         feature=path.name,
-        feature_file=_relative(path, config.rootpath),
+        feature_file=_relative(path, reporting_of(config).settings.root),
         scenario="the feature file is valid Gherkin",
         line=int(line.group(1)) if line else 1,
         components=(path.stem,),
@@ -208,7 +212,7 @@ def _new_record(item: pytest.Item) -> ScenarioRecord | None:
         nodeid=item.nodeid,
         stage=path.parent.name,
         feature=feature.name or path.name,
-        feature_file=_relative(path, item.config.rootpath),
+        feature_file=_relative(path, reporting_of(item.config).settings.root),
         scenario=template.name,
         line=template.line_number,
         components=(_component(path, feature.tags),),

@@ -381,6 +381,15 @@ def binaries_dir(root: Path) -> Path:
     return Path(found.stdout.strip())
 
 
+def built_kustomize(root: Path) -> Path | None:
+    """The sandbox's own kustomize, where ``root`` is a checkout of stagecheck that built it;
+    None elsewhere (an installed stagecheck in a stage repository has no build of its own)."""
+    if not (root / "scripts" / "build-control-plane").is_file():
+        return None
+    built = tools_dir(root) / "kustomize"
+    return built if built.is_file() else None
+
+
 def tools_dir(root: Path) -> Path:
     """Where the build put kustomize (built with the control plane, cached by version)."""
     script = root / "scripts" / "build-control-plane"

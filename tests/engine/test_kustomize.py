@@ -10,6 +10,7 @@ import pytest
 
 from stagecheck.engine.provision import find_kustomize, load_manifests
 from stagecheck.errors import ManifestError
+from stagecheck.sandbox.controlplane import built_kustomize
 
 
 def tool(folder: Path, name: str, script: str = "exit 0") -> Path:
@@ -26,15 +27,19 @@ def test_kustomize_on_path_comes_first_then_kubectl_or_oc_then_the_sandbox_build
     for folder in (first, second):
         folder.mkdir()
     search = f"{first}{os.pathsep}{second}"
-    assert find_kustomize(search, built) is None
+
+    def sandbox_build() -> Path | None:  # built_kustomize: None where there is no build
+        return built if built.is_file() else None
+
+    assert find_kustomize(search, sandbox_build) is None
     tool(built.parent, "built")
-    assert find_kustomize(search, built) == [str(built), "build"]
+    assert find_kustomize(search, sandbox_build) == [str(built), "build"]
     oc = tool(second, "oc")
-    assert find_kustomize(search, built) == [str(oc), "kustomize"]
+    assert find_kustomize(search, sandbox_build) == [str(oc), "kustomize"]
     kubectl = tool(second, "kubectl")
-    assert find_kustomize(search, built) == [str(kubectl), "kustomize"]
+    assert find_kustomize(search, sandbox_build) == [str(kubectl), "kustomize"]
     kustomize = tool(first, "kustomize")
-    assert find_kustomize(search, built) == [str(kustomize), "build"]
+    assert find_kustomize(search, sandbox_build) == [str(kustomize), "build"]
 
 
 def test_a_kustomization_is_rendered_by_the_tool_found(tmp_path: Path) -> None:
@@ -48,3 +53,9 @@ def test_a_kustomization_is_rendered_by_the_tool_found(tmp_path: Path) -> None:
     assert manifest.source == f"{folder} (kubectl kustomize) document 1"
     with pytest.raises(ManifestError, match="no kustomize was found: put kustomize, kubectl"):
         load_manifests(folder, None)
+
+
+def test_without_a_checkout_of_stagecheck_there_is_no_sandbox_build(tmp_path: Path) -> None:
+    """A stage repository using the installed plugin has no scripts/build-control-plane: the
+    sandbox's kustomize is then absent, not a crash of a script that is not there."""
+    assert built_kustomize(tmp_path) is None

@@ -23,10 +23,12 @@ from tests.support import (
     ROOT,
     Run,
     audit_events,
+    installed_stagecheck,
     issue_token,
     pod_environment,
     run_id,
     run_pytest,
+    stage_repository,
     token_kubeconfig,
     usernames,
 )
@@ -64,6 +66,7 @@ def stage2_run(
     forwarded: tuple[str, ...] | None = None,
     in_cluster: bool = False,
     parallel: bool = False,
+    installed: bool = False,
 ) -> Iterator[Run]:
     """The stage-2 features on the variant; with ``forwarded`` (pytest arguments), a second run
     reaching the services through port-forwards instead of their loopback URLs; with
@@ -100,6 +103,8 @@ def stage2_run(
             SEEN_AS[fault or "healthy"] = usernames(
                 audit_events(plane, run_id(forwarded_run.output))
             )
+        if installed:
+            INSTALLED[fault or "healthy"] = installed_run(plane, tmp / "installed")
         if in_cluster:
             for account in ("stagecheck-reader", "stage-runner-without-role"):
                 IN_CLUSTER[account] = in_cluster_run(plane, tmp / account, account)
@@ -135,6 +140,26 @@ def runner_kubeconfig(plane: ControlPlane) -> Path:
     finally:
         admin.close()
     return token_kubeconfig(plane, plane.state / "kubeconfig-stage-runner", {"token": token})
+
+
+INSTALLED: dict[str, tuple[Run, Path]] = {}  # variant -> its run from a stage repository, it
+
+
+def installed_run(plane: ControlPlane, tmp: Path) -> tuple[Run, Path]:
+    """features/stage2 as a stage repository runs it: only ``features/`` and ``stagecheck.toml``
+    (default target: the sandbox), stagecheck installed from a wheel in its own environment,
+    started from the repository's features/ folder (so pytest's rootdir is not the repository,
+    and neither is the working directory); reports where its owners would look for them."""
+    python = installed_stagecheck(_fresh(tmp / "install"))
+    repository = stage_repository(_fresh(tmp / "repository"))
+    run = run_pytest(
+        ["stage2", "--kubeconfig", str(plane.kubeconfig)],
+        tmp,
+        {"STAGECHECK_REPORTS": ""},  # unset: the repository's own reports/
+        python=str(python),
+        cwd=repository / "features",
+    )
+    return run, repository
 
 
 IN_CLUSTER: dict[str, tuple[Run, set[str]]] = {}  # account -> its run, who the API saw
@@ -187,6 +212,7 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         forwarded=(FEATURES,),
         in_cluster=True,
         parallel=True,
+        installed=True,
     )
 
 
@@ -257,6 +283,27 @@ def test_the_healthy_sandbox_is_green_through_port_forwards(healthy: Run) -> Non
     assert failed == {}
     assert "Unhandled" not in forwarded.output  # no tunnel thread died on the way
     assert SEEN_AS["healthy"] == {RUNNER}  # every API request the run made
+
+
+def test_a_stage_repository_with_only_features_and_its_config_runs_green_installed(
+    healthy: Run,
+) -> None:
+    """pip install of stagecheck gives a repository the whole vocabulary (no conftest): every
+    scenario of features/stage2 green, its documents found from the repository, not from
+    where pytest was started, and its reports in the repository's reports/."""
+    run, repository = INSTALLED["healthy"]
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.scenarios.keys() == healthy.scenarios.keys() - {BUCKET_SCENARIO}, run.output
+    failed = {n: r.message for n, r in run.scenarios.items() if r.outcome != "passed"}
+    assert failed == {}
+    assert sorted(p.name for p in repository.iterdir()) == [
+        "features",
+        "reports",
+        "stagecheck.toml",
+    ]
+    page = (repository / "reports" / "stage2-status.md").read_text()
+    assert "features/stage2/llama-stack.feature" in page
+    assert str(ROOT) not in page  # nothing of this checkout: the installed copy ran
 
 
 def test_the_healthy_sandbox_is_green_in_cluster_as_the_reader_account(healthy: Run) -> None:

@@ -5,18 +5,20 @@
     Docling converts "<file>" to Markdown containing "<text>"
 
 The first checks the DoclingServe resource where the cluster serves it, else the Deployment of
-that name. Files are named from the project's root.
+that name. Files are named from the feature's repository (the folder holding stagecheck.toml).
 """
 
 from __future__ import annotations
 
-from stagecheck.config import Settings, Target
+from pathlib import Path
+
+from stagecheck.config import Target
 from stagecheck.engine import docling
 from stagecheck.engine.dataplane import within_budget
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.reporting.versions import SeenVersions
-from steps.kubernetes import WITHIN, sentence
+from stagecheck.steps.kubernetes import WITHIN, sentence
 
 
 @sentence(r'the Docling server "(?P<name>[^"]+)" is ready' + WITHIN + "$")
@@ -36,6 +38,6 @@ def docling_healthy(
 
 @sentence(r'Docling converts "(?P<path>[^"]+)" to Markdown containing "(?P<text>[^"]+)"')
 def docling_converts(
-    endpoints: Endpoints, target: Target, settings: Settings, path: str, text: str
+    endpoints: Endpoints, target: Target, repository: Path, path: str, text: str
 ) -> None:
-    docling.converts(endpoints.resolve("docling"), target.vars, settings.root / path, text)
+    docling.converts(endpoints.resolve("docling"), target.vars, repository / path, text)

@@ -14,7 +14,7 @@ from stagecheck.config import Target
 from stagecheck.engine import probe
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.runs import Journal
-from steps.kubernetes import sentence
+from stagecheck.steps.kubernetes import sentence
 
 
 @sentence(r'the workload "(?P<workload>[^"]+)" can reach "(?P<url>[^"]+)"')

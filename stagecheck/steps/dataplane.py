@@ -23,16 +23,18 @@ Services are reached through the target's endpoints (``milvus``, ``model``, ``ll
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pytest_bdd import given, parsers, then, when
 
-from stagecheck.config import Settings, Target
+from stagecheck.config import Target
 from stagecheck.engine import dataplane, urls, versions
 from stagecheck.engine.dataplane import LlamaStack, RagExchange
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.runs import Journal
 from stagecheck.reporting.versions import SeenVersions
-from steps.kubernetes import WITHIN, sentence
+from stagecheck.steps.kubernetes import WITHIN, sentence
 
 
 @sentence("Milvus answers with its server version" + WITHIN)
@@ -134,9 +136,9 @@ def vector_store(
     parsers.re(r'a vector store with the documents in "(?P<folder>[^"]+)"'), target_fixture="rag"
 )
 def vector_store_from_folder(
-    llama_stack: LlamaStack, target: Target, settings: Settings, journal: Journal, folder: str
+    llama_stack: LlamaStack, target: Target, repository: Path, journal: Journal, folder: str
 ) -> RagExchange:
-    documents = dataplane.documents_in(settings.root / folder)
+    documents = dataplane.documents_in(repository / folder)
     return dataplane.rag_store(llama_stack, target, documents, journal)
 
 

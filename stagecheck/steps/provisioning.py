@@ -12,17 +12,19 @@ on a kind or cluster target they refuse to write unless the run has ``--allow-wr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stagecheck.config import Settings, Target
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.provision import Provisioner, read_env_file
-from steps.kubernetes import WITHIN, action
+from stagecheck.steps.kubernetes import WITHIN, action
 
 
 @action(r'the manifests in "(?P<path>[^"]+)" are applied(?: and ready' + WITHIN + ")?")
 def manifests_applied(
-    provisioner: Provisioner, settings: Settings, path: str, within: float | None
+    provisioner: Provisioner, repository: Path, path: str, within: float | None
 ) -> None:
-    provisioner.apply(settings.root / path, within)
+    provisioner.apply(repository / path, within)
 
 
 @action(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from the environment')
@@ -34,9 +36,9 @@ def secret_from_environment(
 
 @action(r'the secret "(?P<name>[^"]+)" holds "(?P<keys>[^"]+)" from "(?P<file>[^"]+)"')
 def secret_from_file(
-    provisioner: Provisioner, settings: Settings, name: str, keys: list[str], file: str
+    provisioner: Provisioner, repository: Path, name: str, keys: list[str], file: str
 ) -> None:
-    provisioner.create_secret(name, keys, read_env_file(settings.root / file), file)
+    provisioner.create_secret(name, keys, read_env_file(repository / file), file)
 
 
 @action(r'the stage namespace is labelled "(?P<key>[^"]+)" with value "(?P<value>[^"]*)"')

@@ -10,7 +10,7 @@ from stagecheck.config import Target
 from stagecheck.engine import pipelines, s3
 from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
-from steps.kubernetes import sentence
+from stagecheck.steps.kubernetes import sentence
 
 
 @sentence(r'the artifact bucket of the DSPA "(?P<name>[^"]+)" is reachable with its credentials')

@@ -28,7 +28,8 @@ Every sentence works as Given or Then, and every positive form takes an optional
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from pytest_bdd import given, parsers, step, when
 
@@ -46,19 +47,25 @@ WITHIN = r'(?: within (?P<within>\d[^"]*?))?'
 PODS = r'pods? with labels "(?P<selector>[^"]+)"' + IN_NS
 
 
-def sentence(pattern: str) -> Any:
+StepFunction = TypeVar("StepFunction", bound=Callable[..., Any])
+
+
+def sentence(pattern: str) -> Callable[[StepFunction], StepFunction]:
     """A step usable as Given or Then, matched by a regular expression."""
-    return step(parsers.re(pattern), converters=CONVERTERS)
+    return cast(
+        Callable[[StepFunction], StepFunction], step(parsers.re(pattern), converters=CONVERTERS)
+    )
 
 
-def action(pattern: str) -> Any:
+def action(pattern: str) -> Callable[[StepFunction], StepFunction]:
     """A step that changes the cluster or its services: a Given or a When sets a scenario up,
     a Then only checks, so it is never a Then."""
 
-    def register(func: Any) -> Any:
+    def register(func: StepFunction) -> StepFunction:
         # stacklevel 2: the step's fixture goes into the module that defines the step.
-        func = given(parsers.re(pattern), converters=CONVERTERS, stacklevel=2)(func)
-        return when(parsers.re(pattern), converters=CONVERTERS, stacklevel=2)(func)
+        given(parsers.re(pattern), converters=CONVERTERS, stacklevel=2)(func)
+        when(parsers.re(pattern), converters=CONVERTERS, stacklevel=2)(func)
+        return func  # pytest-bdd registers it and hands the same function back
 
     return register
 
