@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.config import load_settings
+from stagecheck.config import load_settings, repository_of, run_root
 from stagecheck.errors import ConfigError
 
 
@@ -170,3 +170,34 @@ def test_another_config_file_can_be_named(tmp_path: Path) -> None:
     mounted.write_text('default-target = "dev"\n[targets.dev]\ntype = "kind"\n')
     settings = load_settings(tmp_path, env={"STAGECHECK_CONFIG": str(mounted)})
     assert settings.target.context == "kind-kind"
+
+
+def test_a_features_repository_is_the_nearest_folder_holding_stagecheck_toml(
+    tmp_path: Path,
+) -> None:
+    outer, inner = tmp_path / "gitops", tmp_path / "gitops" / "teams" / "rag"
+    (inner / "features" / "stage2").mkdir(parents=True)
+    (outer / "stagecheck.toml").write_text("")
+    (inner / "stagecheck.toml").write_text("")
+    feature = inner / "features" / "stage2" / "milvus.feature"
+    feature.write_text("Feature: M\n")
+    (outer / "features").mkdir()
+    assert repository_of(feature) == inner
+    assert repository_of(inner) == inner
+    assert repository_of(outer / "features") == outer
+    assert repository_of(tmp_path) is None
+
+
+def test_a_runs_repository_follows_its_first_path_not_the_folder_it_started_in(
+    tmp_path: Path,
+) -> None:
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    (repo / "features" / "stage2").mkdir(parents=True)
+    elsewhere.mkdir()
+    (repo / "stagecheck.toml").write_text("")
+    (repo / "features" / "stage2" / "m.feature").write_text("Feature: M\n")
+    rootdir = tmp_path / "rootdir"
+    assert run_root(["stage2"], repo / "features", rootdir) == repo
+    assert run_root([f"{repo}/features/stage2/m.feature::test_x"], elsewhere, rootdir) == repo
+    assert run_root([], repo / "features", rootdir) == repo  # no path: where it started
+    assert run_root(["-"], elsewhere, rootdir) == rootdir  # no repository: pytest's rootdir
