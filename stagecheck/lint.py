@@ -2,6 +2,11 @@
 arguments convert (durations, counts), without a cluster.
 
     scripts/lint-features [PATH ...]     default: features/
+    scripts/lint-features --kinds reports/served-kinds.json [PATH ...]
+
+With ``--kinds`` (the kinds a run saw, which every run saves as ``served-kinds.json`` among its
+reports, or ``kubectl api-resources -o wide`` output) a kind the cluster does not serve is
+named too, with the closest kinds it does serve.
 
 Prints ``file:line: problem`` for each problem and exits 1 when there is any.
 """
@@ -19,6 +24,7 @@ from pytest_bdd.parser import Feature, FeatureParser, Scenario, ScenarioTemplate
 from pytest_bdd.steps import StepFunctionContext
 
 from stagecheck.catalogue import closest_sentences, load_step_definitions, where_defined
+from stagecheck.kube.discovery import Discovery
 from stagecheck.plugin import gherkin_reason
 
 
@@ -40,7 +46,9 @@ def feature_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def lint_file(path: Path, definitions: list[StepFunctionContext]) -> tuple[int, list[Problem]]:
+def lint_file(
+    path: Path, definitions: list[StepFunctionContext], served: Discovery | None = None
+) -> tuple[int, list[Problem]]:
     """The number of steps checked in one feature file, and its problems."""
     try:
         feature = FeatureParser(str(path.parent), path.name).parse()
@@ -53,7 +61,7 @@ def lint_file(path: Path, definitions: list[StepFunctionContext]) -> tuple[int, 
     checked, problems = 0, []
     for step in _steps(feature):
         checked += 1
-        problems.extend(_check_step(path, step, definitions))
+        problems.extend(_check_step(path, step, definitions, served))
     return checked, problems
 
 
@@ -73,7 +81,9 @@ def _rendered(template: ScenarioTemplate) -> Iterator[Scenario]:
         yield template.render(context)
 
 
-def _check_step(path: Path, step: Step, definitions: list[StepFunctionContext]) -> list[Problem]:
+def _check_step(
+    path: Path, step: Step, definitions: list[StepFunctionContext], served: Discovery | None
+) -> list[Problem]:
     where = f"{step.keyword} {step.name}"
     found = [
         d
@@ -104,6 +114,10 @@ def _check_step(path: Path, step: Step, definitions: list[StepFunctionContext]) 
             converter(value)
         except (ValueError, TypeError) as error:
             return [Problem(path, step.line_number, f"bad argument in {where}: {error}")]
+    kind = arguments.get("kind")
+    if served is not None and isinstance(kind, str) and served.match(kind) is None:
+        message, _ = served.unknown_message(kind)
+        return [Problem(path, step.line_number, f"unknown kind in {where}: {message}")]
     return []
 
 
@@ -111,7 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lint-features", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, default=[Path("features")])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project checkout")
+    parser.add_argument(
+        "--kinds",
+        type=Path,
+        help="the kinds a cluster serves: a run's served-kinds.json, or kubectl api-resources",
+    )
     args = parser.parse_args(argv)
+    try:
+        kinds = Discovery.saved(args.kinds) if args.kinds else None
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        print(f"lint-features: --kinds {args.kinds}: cannot be read: {error}")
+        return 2
     files = list(feature_files(args.paths))
     definitions = load_step_definitions(args.root.resolve(), args.paths)
     if not files:
@@ -119,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     checked, problems = 0, []
     for path in files:
-        count, found = lint_file(path, definitions)
+        count, found = lint_file(path, definitions, kinds)
         checked += count
         problems.extend(found)
     for problem in problems:
         print(problem)
-    print(f"{len(files)} feature files, {checked} steps checked, {len(problems)} problems")
+    against = f", kinds as in {args.kinds}" if kinds else ""
+    print(f"{len(files)} feature files, {checked} steps checked{against}, {len(problems)} problems")
     return 1 if problems else 0
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
-from tests.support import ROOT
+import pytest
+
+from stagecheck.kube.client import Kube
+from stagecheck.sandbox.controlplane import ControlPlane
+from tests.support import ROOT, run_pytest
 
 LINT = ROOT / "scripts" / "lint-features"
 
@@ -117,3 +122,63 @@ def test_a_malformed_duration_is_named_as_such_not_as_an_undefined_step(tmp_path
     assert result.returncode == 1
     assert "ish.feature:4: bad argument" in result.stdout
     assert "'5 minutes-ish' is not a duration" in result.stdout
+
+
+SPELLED = """Feature: Kinds
+  Scenario: Spelled as served, and not
+    Then the Deployment "anything" exists
+    And the wdg "anything" exists
+    And the Deploymnet "anything" exists
+    And the Widget.example.com "anything" exists
+    And the InferenceService "anything" exists
+"""
+
+
+def test_with_the_kinds_a_run_saw_an_unserved_kind_is_named_without_a_cluster(
+    world: Kube, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Every run saves the kinds its cluster serves among its reports; the lint, given them,
+    names a kind the cluster does not serve, with the closest it does, as a run would."""
+    run = run_pytest(
+        ["--target", "sandbox", "--kubeconfig", str(control_plane.kubeconfig),
+         "tests/features/kubernetes/objects.feature", "-k", "spelled_the_way_kubectl"],
+        tmp_path,
+    )  # fmt: skip
+    saved = tmp_path / "reports" / "served-kinds.json"
+    assert saved.is_file(), run.output[-2000:]
+    feature = tmp_path / "kinds.feature"
+    feature.write_text(SPELLED)
+    result = lint("--kinds", saved, feature)
+    assert result.returncode == 1, result.stdout
+    problems = [line for line in result.stdout.splitlines() if "kinds.feature:" in line]
+    assert [p.split(":")[1] for p in problems] == ["5", "6", "7"], result.stdout
+    assert "unknown kind in And the Deploymnet" in problems[0]
+    assert "closest served: Deployment (apps/v1)" in problems[0]
+    assert "Widget is served as Widget.stagecheck.example.com/v1" in problems[1]
+    assert "the cluster serves no kind 'InferenceService'" in problems[2]
+    assert f"kinds as in {saved}, 3 problems" in result.stdout
+
+
+def test_kubectl_api_resources_output_serves_as_the_kinds(
+    world: Kube, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("no kubectl on PATH")
+    listed = subprocess.run(
+        [kubectl, "--kubeconfig", str(control_plane.kubeconfig), "api-resources", "-o", "wide"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    (tmp_path / "kinds.txt").write_text(listed.stdout)
+    feature = tmp_path / "kinds.feature"
+    feature.write_text(SPELLED)
+    result = lint("--kinds", tmp_path / "kinds.txt", feature)
+    assert result.stdout.count("unknown kind in") == 3, result.stdout
+
+
+def test_unreadable_kinds_are_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "kinds.txt").write_text("not a catalogue\n")
+    result = lint("--kinds", tmp_path / "kinds.txt", "features")
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"lint-features: --kinds {tmp_path / 'kinds.txt'}: cannot")
+    assert "Traceback" not in result.stdout + result.stderr

@@ -7,11 +7,14 @@ does serve: a wrong CRD group is a common real mistake.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from stagecheck.errors import MisnamedKind, UnknownKind
@@ -59,15 +62,35 @@ class ResourceType:
 
 
 class Discovery:
-    """The catalogue of served resource types, fetched once and refreshed on a miss."""
+    """The catalogue of served resource types, fetched once and refreshed on a miss; or, with
+    no cluster (the lint), the catalogue a run saved (``Discovery.saved``)."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube | None, types: list[ResourceType] | None = None) -> None:
         self._kube = kube
-        self._types: list[ResourceType] | None = None
+        self._types = types
         self._lock = threading.Lock()
+
+    @classmethod
+    def saved(cls, path: Path) -> Discovery:
+        """The kinds a run saw (``save``), or ``kubectl api-resources -o wide`` output."""
+        text = path.read_text()
+        if text.lstrip().startswith("["):
+            return cls(None, [ResourceType(**{**t, "short_names": tuple(t["short_names"])})
+                              for t in json.loads(text)])  # fmt: skip
+        return cls(None, list(_from_api_resources(text)))
+
+    def save(self, path: Path) -> bool:
+        """Write the catalogue read so far for the lint; False when none was read."""
+        if not self._types:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([dataclasses.asdict(t) for t in self._types], indent=0))
+        return True
 
     def types(self, refresh: bool = False) -> list[ResourceType]:
         with self._lock:
+            if self._kube is None:  # saved: nothing to refresh from
+                return self._types or []
             if self._types is None or refresh:
                 self._types = list(self._fetch())
             return self._types
@@ -78,7 +101,7 @@ class Discovery:
         if found is None:  # a CRD may have been installed since the catalogue was read
             found = self._match(text, self.types(refresh=True))
         if found is None:
-            message, misnamed = self._unknown_message(text)
+            message, misnamed = self.unknown_message(text)
             raise (MisnamedKind if misnamed else UnknownKind)(message)
         return found
 
@@ -115,7 +138,7 @@ class Discovery:
         candidates.sort(key=lambda t: (not t.preferred, t.group != "", t.group))
         return candidates[0]
 
-    def _unknown_message(self, text: str) -> tuple[str, bool]:
+    def unknown_message(self, text: str) -> tuple[str, bool]:
         """Why the kind is unknown, and whether the feature misnamed a kind that is served."""
         types = self.types()
         name = text.split(".", 1)[0].lower()
@@ -145,9 +168,14 @@ class Discovery:
         ), bool(shown)
 
     # -- fetching ----------------------------------------------------------------------------
+    @property
+    def _client(self) -> Kube:
+        assert self._kube is not None, "a saved catalogue is never fetched"
+        return self._kube
+
     def _fetch(self) -> Iterable[ResourceType]:
-        core_doc = self._kube.get("/api", accept=AGGREGATED)
-        groups_doc = self._kube.get("/apis", accept=AGGREGATED)
+        core_doc = self._client.get("/api", accept=AGGREGATED)
+        groups_doc = self._client.get("/apis", accept=AGGREGATED)
         if core_doc.get("kind") == "APIGroupDiscoveryList":
             yield from _from_aggregated(core_doc)
             yield from _from_aggregated(groups_doc)
@@ -164,7 +192,7 @@ class Discovery:
         self, group: str, version: str, preferred: bool
     ) -> Iterable[ResourceType]:
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        resources = self._kube.get(path).get("resources", [])
+        resources = self._client.get(path).get("resources", [])
         subresources = {r["name"] for r in resources if "/" in r["name"]}
         for resource in resources:
             if "/" in resource["name"]:
@@ -201,3 +229,27 @@ def _from_aggregated(doc: dict[str, Any]) -> Iterable[ResourceType]:
                         s.get("subresource") == "status" for s in resource.get("subresources") or []
                     ),
                 )
+
+
+def _from_api_resources(text: str) -> Iterable[ResourceType]:
+    """``kubectl api-resources [-o wide]``: NAME SHORTNAMES APIVERSION NAMESPACED KIND ...,
+    columns found by the header's positions (SHORTNAMES is often empty)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("NAME"):
+        raise ValueError("neither a saved catalogue nor kubectl api-resources output")
+    header = lines[0]
+    names = ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    starts = [header.index(n) for n in names] + [len(header) + 1000]
+    for line in lines[1:]:
+        cell = {n: line[starts[i] : starts[i + 1]].strip() for i, n in enumerate(names)}
+        kind = cell["KIND"].split()[0] if cell["KIND"] else ""
+        group, _, version = cell["APIVERSION"].rpartition("/")
+        yield ResourceType(
+            group=group,
+            version=version,
+            kind=kind,
+            plural=cell["NAME"],
+            singular=kind.lower(),
+            namespaced=cell["NAMESPACED"] == "true",
+            short_names=tuple(n for n in cell["SHORTNAMES"].split(",") if n),
+        )
