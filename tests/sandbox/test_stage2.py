@@ -150,6 +150,7 @@ def installed_run(plane: ControlPlane, tmp: Path) -> tuple[Run, Path]:
     (default target: the sandbox), stagecheck installed from a wheel in its own environment,
     started from the repository's features/ folder (so pytest's rootdir is not the repository,
     and neither is the working directory); reports where its owners would look for them."""
+    tmp = _fresh(tmp)
     python = installed_stagecheck(_fresh(tmp / "install"))
     repository = stage_repository(_fresh(tmp / "repository"))
     run = run_pytest(
