@@ -28,6 +28,7 @@ from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, StepFailure, fail
 from stagecheck.engine.provision import Planned
 from stagecheck.engine.runs import Journal, data_plane_name, sweep_named
+from stagecheck.engine.wait import polled
 from stagecheck.errors import (
     ConfigError,
     KubeApiError,
@@ -55,18 +56,7 @@ def within_budget[R](endpoint: Endpoint, within: float | None, check: Callable[[
     """``check`` now, and with ``within`` again every few seconds while it fails, until it
     passes or the time is up (a service still starting: refused, 503, not listed yet). An
     endpoint found unresponsive is not asked again: waiting cannot make it answer sooner."""
-    deadline = time.monotonic() + (within or 0)
-    started = time.monotonic()
-    while True:
-        try:
-            return check()
-        except StepFailure as failure:
-            left = deadline - time.monotonic()
-            if left <= 0 or endpoint.health.silent:
-                if within:
-                    failure.waited = time.monotonic() - started
-                raise
-        time.sleep(min(RETRY_PAUSE_S, left))
+    return polled(check, within, RETRY_PAUSE_S, hopeless=lambda: bool(endpoint.health.silent))
 
 
 def refuse_if_silent(endpoint: Endpoint, subject: str, expected: str) -> None:

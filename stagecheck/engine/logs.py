@@ -8,12 +8,12 @@ may arrive: with ``within`` the logs are read again every ``POLL_S`` seconds unt
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 from stagecheck.engine.evidence import pod_logs
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.related import selector_string
+from stagecheck.engine.wait import polled
 from stagecheck.errors import SpecificationError, StagecheckError
 from stagecheck.kube.client import JsonObject, Kube
 
@@ -38,16 +38,26 @@ class Source:
 
 def expect_line(kube: Kube, source: Source, text: str, within: float | None) -> None:
     """Some container of some pod wrote a line containing ``text``."""
-    deadline = time.monotonic() + (within or 0)
-    while True:
+    read: list[JsonObject] = []  # the pods of the last attempt, for the evidence
+
+    def attempt() -> None:
         pods, logs = _read(kube, source)
-        if any(text in line for log in logs.values() for line in log.splitlines()):
-            return
-        if time.monotonic() >= deadline:
-            read = f"{len(logs)} container log(s) of {len(pods)} pod(s)"
-            actual = f"no line containing it in {read}" if logs else "no log to read (no pod)"
-            _fail(kube, source, f"a line containing {text!r}", actual, pods, within)
-        time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+        read[:] = pods
+        if not any(text in line for log in logs.values() for line in log.splitlines()):
+            counted = f"{len(logs)} container log(s) of {len(pods)} pod(s)"
+            actual = f"no line containing it in {counted}" if logs else "no log to read (no pod)"
+            raise StepFailure(
+                subject=f"logs of {source.describe()}",
+                expected=f"a line containing {text!r}",
+                observation=Observation(ok=False, actual=actual),
+            )
+
+    try:
+        polled(attempt, within, POLL_S)
+    except StepFailure as failure:
+        if read:  # the logs as they were at the end, read once, not on every attempt
+            failure.evidence.extend(e for e in [pod_logs(kube, read)] if e is not None)
+        raise
 
 
 def expect_no_line(kube: Kube, source: Source, pattern: str) -> None:
@@ -103,13 +113,11 @@ def _fail(
     expected: str,
     actual: str,
     pods: list[JsonObject],
-    within: float | None = None,
 ) -> None:
     evidence: list[Evidence] = [e for e in [pod_logs(kube, pods)] if e is not None]
     raise StepFailure(
         subject=f"logs of {source.describe()}",
         expected=expected,
         observation=Observation(ok=False, actual=actual),
-        waited=within,
         evidence=evidence,
     )

@@ -9,6 +9,7 @@ import httpx
 
 from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.outcome import Evidence, fail
+from stagecheck.engine.wait import polled
 
 RETRY_PAUSE_S = 1.0
 
@@ -16,16 +17,13 @@ RETRY_PAUSE_S = 1.0
 def answers(url: str, status: int, timeout_s: float, within: float | None) -> None:
     """``GET url`` answers ``status`` (redirects not followed: a 302 to a login page is what
     it is); with ``within``, asked again every second until it does or the time is up."""
-    subject = f"URL {url}"
-    deadline = time.monotonic() + (within or 0)
-    while True:
+
+    def attempt() -> None:
         actual, seen = _ask(url, timeout_s)
-        if actual == f"HTTP {status}":
-            return
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise fail(subject, f"HTTP {status}", actual, evidence=[seen])
-        time.sleep(min(RETRY_PAUSE_S, left))
+        if actual != f"HTTP {status}":
+            raise fail(f"URL {url}", f"HTTP {status}", actual, evidence=[seen])
+
+    polled(attempt, within, RETRY_PAUSE_S)
 
 
 def _ask(url: str, timeout_s: float) -> tuple[str, Evidence]:

@@ -4,6 +4,9 @@ A check sees a snapshot of one or more queries (an object by name, pods by selec
 With no time budget it is evaluated once. With one, every query is watched in its own
 thread; the check runs again on each event, so the step returns as soon as the state
 arrives, and stops early when the check reports a terminal state.
+
+What cannot be watched (a service's answer, a URL, a log line) is asked again instead:
+``polled`` is that loop, once for all of them.
 """
 
 from __future__ import annotations
@@ -15,12 +18,35 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stagecheck.engine.outcome import Observation
+from stagecheck.engine.outcome import Observation, StepFailure
 from stagecheck.errors import KubeApiError
 from stagecheck.kube.client import JsonObject, Kube, WatchStream
 from stagecheck.kube.discovery import ResourceType
 
 RETRY_PAUSE_S = 0.5
+
+
+def polled[R](
+    attempt: Callable[[], R],
+    within: float | None,
+    pause_s: float,
+    hopeless: Callable[[], bool] = lambda: False,
+) -> R:
+    """``attempt()`` now and, with ``within``, again every ``pause_s`` while it raises a
+    StepFailure, until it passes, the time is up, or ``hopeless()`` says waiting cannot help.
+    The last failure is raised, with how long was waited when there was a budget."""
+    started = time.monotonic()
+    deadline = started + (within or 0)
+    while True:
+        try:
+            return attempt()
+        except StepFailure as failure:
+            left = deadline - time.monotonic()
+            if left <= 0 or hopeless():
+                if within:
+                    failure.waited = time.monotonic() - started
+                raise
+        time.sleep(min(pause_s, left))
 
 
 @dataclass(frozen=True)
