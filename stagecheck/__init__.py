@@ -8,4 +8,11 @@ Layers, imports only downward:
   features/                                   the stage specifications
 """
 
+import sys
+
 __version__ = "0.1.0"
+
+# httpx imports its command-line client (click, rich, pygments: about 50 ms of every run's
+# start-up) whenever those are installed, and llama-stack-client installs them. stagecheck
+# never runs that client; without it httpx defines a stub ``main`` instead.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

@@ -241,8 +241,12 @@ def pytest_bdd_step_func_lookup_error(
     exception: Exception,
 ) -> None:
     """An undefined step at run time: remembered, so its report gives the lint's help."""
-    where = f"{feature.rel_filename}:{step.line_number}"
-    request.node.stash[MISSING_STEP] = (f"{step.keyword} {step.name}", where, step.name)
+    request.node.stash[MISSING_STEP] = (*_step_at(feature, step), step.name)
+
+
+def _step_at(feature: Feature, step: Step) -> tuple[str, str]:
+    """A step as written (``Then the ...``), and where: ``file:line``."""
+    return f"{step.keyword} {step.name}", f"{feature.rel_filename}:{step.line_number}"
 
 
 @pytest.hookimpl(tryfirst=True)  # before allure-pytest-bdd closes the step: evidence goes on it
@@ -253,9 +257,8 @@ def pytest_bdd_step_error(
     step: Step,
     exception: Exception,
 ) -> None:
-    request.node.stash[FAILED_STEP] = (
-        f"{step.keyword} {step.name}  ({feature.rel_filename}:{step.line_number})"
-    )
+    written, where = _step_at(feature, step)
+    request.node.stash[FAILED_STEP] = f"{written}  ({where})"
     if isinstance(exception, StepFailure):
         for evidence in exception.evidence:
             _attach(request.node, evidence)

@@ -40,7 +40,7 @@ from stagecheck.engine.checks import pod_is_ready
 from stagecheck.engine.evidence import pod_logs, pods_status
 from stagecheck.engine.outcome import Evidence, StepFailure
 from stagecheck.errors import EndpointError, PortForwardError, StagecheckError, UnknownKind
-from stagecheck.kube.client import Kube
+from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.kube.discovery import Discovery
 from stagecheck.kube.portforward import PortForward
 from stagecheck.redaction import remember
@@ -218,13 +218,10 @@ class Endpoints:
                 pods = [self._kube.get(f"/api/v1/namespaces/{namespace}/pods/{name}")]
             else:
                 service = self._kube.get(f"/api/v1/namespaces/{namespace}/services/{name}")
-                selector = service.get("spec", {}).get("selector") or {}
-                if not selector:
+                selected = self._pods_selected_by(service)
+                if selected is None:
                     return [Evidence(f"pods of Service {name}", "(it has no selector)")]
-                query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-                pods = self._kube.get(
-                    f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": query}
-                )["items"]
+                pods = selected
         except StagecheckError as error:
             return [Evidence(f"pods behind {backend}", f"(could not be read: {error})")]
         pods.sort(key=lambda p: (pod_is_ready(p), p["metadata"]["name"]))  # not ready first
@@ -302,6 +299,16 @@ class Endpoints:
             raise EndpointError(f"no pod {name} in {self._target.namespace} to port-forward to")
         return pod
 
+    def _pods_selected_by(self, service: JsonObject) -> list[JsonObject] | None:
+        """The pods a Service's selector picks; None when it has no selector."""
+        selector = service.get("spec", {}).get("selector") or {}
+        if not selector:
+            return None
+        query = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        path = f"/api/v1/namespaces/{self._target.namespace}/pods"
+        items: list[JsonObject] = self._kube.get(path, {"labelSelector": query})["items"]
+        return items
+
     def _service_backend(self, service: str, port: str) -> tuple[dict[str, Any], int, str]:
         """A Ready pod behind the Service, and the pod port its ``port`` leads to."""
         namespace = self._target.namespace
@@ -313,13 +320,9 @@ class Endpoints:
         if chosen is None:
             listed = ", ".join(f"{p.get('name', '')}:{p['port']}" for p in ports) or "none"
             raise EndpointError(f"Service {namespace}/{service} has no port {port} ({listed})")
-        selector = found["spec"].get("selector") or {}
-        if not selector:
+        pods = self._pods_selected_by(found)
+        if pods is None:
             raise EndpointError(f"Service {namespace}/{service} has no selector: no pod behind it")
-        pods = self._kube.get(
-            f"/api/v1/namespaces/{namespace}/pods",
-            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
-        )["items"]
         ready = sorted((p for p in pods if pod_is_ready(p)), key=lambda p: p["metadata"]["name"])
         if not ready:
             seen = ", ".join(
@@ -328,7 +331,7 @@ class Endpoints:
             )
             raise EndpointError(
                 f"Service {namespace}/{service} has no Ready pod to port-forward to"
-                + (f": {seen}" if seen else f": no pod matches {selector}")
+                + (f": {seen}" if seen else f": no pod matches {found['spec']['selector']}")
             )
         target = str(chosen.get("targetPort", chosen["port"]))
         return ready[0], _container_port(ready[0], target), f"Service {service}"
