@@ -1,6 +1,7 @@
 """Start-up pays only for what the collected features use: a Kubernetes-only run loads none of
 the data-plane clients (pymilvus and pandas, llama-stack-client, minio) nor the kubernetes
-package (only port-forward tunnels need it). No timing here: the modules loaded say it."""
+package (only port-forward tunnels need it), nor httpx's command-line client (click, rich). No
+timing here: the modules loaded say it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from stagecheck.kube.client import Kube
 from tests.support import ROOT, run_pytest
 
 FEATURE = str(ROOT / "tests" / "features" / "kubernetes" / "namespaces.feature")
-HEAVY = ("pymilvus", "pandas", "llama_stack_client", "minio", "kubernetes")
+HEAVY = ("pymilvus", "pandas", "llama_stack_client", "minio", "kubernetes", "click", "rich")
 
 
 def loaded(importtime_output: str) -> set[str]:

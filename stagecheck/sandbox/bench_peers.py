@@ -1,7 +1,8 @@
 """``scripts/benchmark --peers``: stagecheck against a kubectl script and chainsaw, in one run.
 
-On one private control plane with the stage-2 world (Kubernetes level, no data plane), the
-same checks three ways (``stagecheck.sandbox.bench_checks``), interleaved over several rounds;
+On one private sandbox with the stage-2 world (its data plane and the operators' stand-ins
+running, which write the statuses the checks read; only Kubernetes is checked), the same
+checks three ways (``stagecheck.sandbox.bench_checks``), interleaved over several rounds;
 then wait reaction, scale (50/500/5,000 pods), a 2,000-pod roll-out followed with ``within``,
 a red step among 300 Deployment pods, and the fixed overhead. Requests are counted from the
 API server's audit log by user agent. Writes reports/bench.md and reports/bench.png.
@@ -25,10 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stagecheck.config import load_settings
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox import bench_checks
 from stagecheck.sandbox.bench_checks import Check
-from stagecheck.sandbox.cli import populate
+from stagecheck.sandbox.cli import start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 
 TOOLS = ("stagecheck", "kubectl", "chainsaw")
@@ -560,7 +562,8 @@ def report(facts: dict[str, Any], results: dict[str, Any], out: Path) -> str:
         "# stagecheck against its peers",
         "",
         f"Measured {facts['date']} by `scripts/benchmark --peers` on one private sandbox (the "
-        "stage-2 world at Kubernetes level: control plane and kwok, no data plane).",
+        "stage-2 world with its data plane and the operators' stand-ins running; the checks "
+        "are at Kubernetes level).",
         "",
         f"- machine: {facts['machine']}",
         f"- load: {facts['load']}",
@@ -792,13 +795,16 @@ def _load() -> str:
 
 @contextmanager
 def sandbox(root: Path, state: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(root, state)
+    plane = ControlPlane(root, state, name="stagecheck-bench")
+    cache = load_settings(root).cache_dir
     try:
-        plane.up()
-        populate(plane, "stage2", None, {"s3_access_key": "bench", "s3_secret_key": "bench"})
+        # The whole sandbox: the operators' stand-ins write the statuses the checks read from
+        # what the data plane's servers do (a model server that answers, a Llama Stack that
+        # lists its providers), so the world is the one the stage-2 run checks.
+        start(root, cache, plane, "stage2", None)
         yield plane
     finally:
-        plane.down()
+        stop(root, cache, plane)
 
 
 def main(
