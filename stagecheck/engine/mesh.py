@@ -236,10 +236,7 @@ def _explain_3(
 
 def _revisions(kube: Kube, discovery: Discovery, istio: ResourceType) -> set[str]:
     """Revision names: IstioRevision objects where served, else the Istio objects' names."""
-    try:
-        kind = discovery.resolve("IstioRevision.sailoperator.io")
-    except UnknownKind:
-        kind = istio
+    kind = discovery.match("IstioRevision.sailoperator.io") or istio  # optional: no refresh
     return {o["metadata"]["name"] for o in kube.get(kind.collection_path(None)).get("items", [])}
 
 
@@ -269,9 +266,10 @@ def _inject(pod: JsonObject) -> _Inject:
 
 
 def _served(discovery: Discovery, kind: str, version: str | None) -> ResourceType | None:
-    try:
-        found = discovery.resolve(kind)
-    except UnknownKind:
+    """The kind, where the catalogue already read serves it: probing for a mesh's optional
+    kinds does not re-read discovery on each miss (two requests a probe)."""
+    found = discovery.match(kind)
+    if found is None:
         return None
     if version is None or found.version == version:
         return found

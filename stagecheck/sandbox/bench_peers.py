@@ -26,11 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stagecheck.config import load_settings
 from stagecheck.kube.client import Kube
 from stagecheck.sandbox import bench_checks
 from stagecheck.sandbox.bench_checks import Check
-from stagecheck.sandbox.cli import start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 
 TOOLS = ("stagecheck", "kubectl", "chainsaw")
@@ -795,16 +793,19 @@ def _load() -> str:
 
 @contextmanager
 def sandbox(root: Path, state: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(root, state, name="stagecheck-bench")
-    cache = load_settings(root).cache_dir
+    """The whole sandbox, private to the run, started and stopped by ``scripts/sandbox`` in a
+    process of its own: the operators' stand-ins write the statuses the checks read from what
+    the data plane's servers do, so the world is the one the stage-2 run checks. Not started
+    from this process, which stays small: Linux counts a parent's memory at fork in its
+    child's peak RSS, so a large parent would hide the tools' own peaks."""
+    env = {**os.environ, "STAGECHECK_SANDBOX_DIR": str(state)}
+    env.pop("STAGECHECK_TARGET", None)
+    command = [sys.executable, "-m", "stagecheck.sandbox.cli", "--root", str(root)]
     try:
-        # The whole sandbox: the operators' stand-ins write the statuses the checks read from
-        # what the data plane's servers do (a model server that answers, a Llama Stack that
-        # lists its providers), so the world is the one the stage-2 run checks.
-        start(root, cache, plane, "stage2", None)
-        yield plane
+        subprocess.run([*command, "up"], env=env, check=True, stdout=subprocess.DEVNULL)
+        yield ControlPlane(root, state)
     finally:
-        stop(root, cache, plane)
+        subprocess.run([*command, "down"], env=env, check=False, stdout=subprocess.DEVNULL)
 
 
 def main(
