@@ -56,7 +56,8 @@ def test_two_workers_give_the_serial_reports(stage_run: StageRun, parallel_run: 
                 (serial / page).read_text()
             ), page
     # (the serial folder may hold more: other tests render its HTML report)
-    written = {"allure-results", "junit.xml", "reporting-status.md", "reporting-status.json"}
+    written = {"allure-results", "junit.xml", "reporting-status.md", "reporting-status.json",
+               "served-kinds.json"}  # fmt: skip
     assert {p.name for p in parallel.iterdir()} - {"reporting-evidence"} == written
     evidence = sorted(p.relative_to(serial) for p in serial.rglob("*-evidence/**/*"))
     assert sorted(p.relative_to(parallel) for p in parallel.rglob("*-evidence/**/*")) == evidence
