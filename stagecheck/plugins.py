@@ -9,6 +9,7 @@ pytest calls hooks of later-registered plugins first, so the reporting plugin is
 pytest_plugins = [
     "stagecheck.reporting.plugin",
     "stagecheck.plugin",
+    "stagecheck.heap",
     "stagecheck.fixtures.cluster",
     "stagecheck.fixtures.provisioning",
     "stagecheck.fixtures.dataplane",
