@@ -123,18 +123,24 @@ class Cluster:
         expected = "Available=True" + (
             f" with {ready}/{desired} replicas ready" if ready is not None else ""
         )
-        pods_resource = self.discovery.resolve("Pod")
-        deployment = self.kube.get_or_none(ref.resource.object_path(ref.name, ref.namespace))
-        selector = selector_string(deployment) if deployment else None
-        queries = [self._query(ref)]
-        if selector:
-            queries.append(Query("pods", pods_resource, ref.namespace, label_selector=selector))
 
         def check(snapshot: Snapshot) -> Observation:
             return checks.deployment_available(
                 snapshot.one("object"), snapshot.all("pods"), ready, desired
             )
 
+        # The Deployment alone decides a pass; its pods explain a failure and end a hopeless
+        # wait (a pod that cannot pull its image changes nothing in the Deployment's status).
+        # So they are read only when the Deployment, read first, does not pass.
+        first = observe(self.kube, [self._query(ref)], check, None)
+        if first.observation.ok:
+            return
+        deployment = first.snapshot.one("object")
+        selector = selector_string(deployment) if deployment else None
+        queries = [self._query(ref)]
+        if selector:
+            pods = self.discovery.resolve("Pod")
+            queries.append(Query("pods", pods, ref.namespace, label_selector=selector))
         self._expect(str(ref), expected, queries, check, within, [ref.name])
 
     def expect_ready(self, ref: ObjectRef, within: float | None) -> None:
@@ -245,7 +251,8 @@ class Cluster:
             (
                 r
                 for r in served
-                if self.kube.get_or_none(r.resource.object_path(r.name, r.namespace))
+                if len(served) == 1
+                or self.kube.get_or_none(r.resource.object_path(r.name, r.namespace))
             ),
             served[0],
         )
