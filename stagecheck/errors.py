@@ -174,3 +174,11 @@ class CleanupIncomplete(EnvironmentProblem):
 class CannotRunHere(EnvironmentProblem):
     """A check the target cannot perform (a probe pod on nodes that run no containers): the
     scenario is skipped with this reason, never passed."""
+
+
+class Planned(StagecheckError):
+    """Plan mode: what a scenario would change; the scenario is skipped, nothing written."""
+
+    def __init__(self, changes: list[str]) -> None:
+        self.changes = changes
+        super().__init__("plan only, nothing written; would " + "; ".join(changes))

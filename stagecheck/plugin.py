@@ -34,8 +34,7 @@ from pytest_bdd.parser import Feature, Scenario, Step
 from stagecheck.catalogue import closest_sentences
 from stagecheck.config import Settings, load_settings, run_root
 from stagecheck.engine.outcome import Evidence, StepFailure
-from stagecheck.engine.provision import Planned
-from stagecheck.errors import CannotRunHere, ConfigError, StagecheckError
+from stagecheck.errors import CannotRunHere, ConfigError, Planned, StagecheckError
 from stagecheck.kube.kubeconfig import ClusterAccess, load_access
 from stagecheck.redaction import known_secrets, redact_text, remember
 from stagecheck.retries import (

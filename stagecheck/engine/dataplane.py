@@ -26,12 +26,12 @@ from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, StepFailure, fail
-from stagecheck.engine.provision import Planned
 from stagecheck.engine.runs import Journal, data_plane_name, sweep_named
 from stagecheck.engine.wait import polled
 from stagecheck.errors import (
     ConfigError,
     KubeApiError,
+    Planned,
     SpecificationError,
     UnknownKind,
 )

@@ -27,9 +27,8 @@ from typing import Any
 from stagecheck.engine.checks import condition, container_names
 from stagecheck.engine.evidence import object_yaml
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
-from stagecheck.engine.provision import Planned
 from stagecheck.engine.runs import MANAGED_BY, RUN_LABEL, Journal
-from stagecheck.errors import CannotRunHere, KubeApiError, ProbeError, StagecheckError
+from stagecheck.errors import CannotRunHere, KubeApiError, Planned, ProbeError, StagecheckError
 from stagecheck.kube.client import JsonObject, Kube
 
 DEFAULT_IMAGE = "quay.io/curl/curl:8.11.1"

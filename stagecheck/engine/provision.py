@@ -41,6 +41,7 @@ from stagecheck.errors import (
     KubeApiError,
     ManifestError,
     MissingCredential,
+    Planned,
     StagecheckError,
     UnknownKind,
     WriteRefused,
@@ -64,14 +65,6 @@ KIND_ORDER = (
     "ClusterRoleBinding",
     "Service",
 )
-
-
-class Planned(StagecheckError):
-    """Plan mode: what a scenario would change; the scenario is skipped, nothing written."""
-
-    def __init__(self, changes: list[str]) -> None:
-        self.changes = changes
-        super().__init__("plan only, nothing written; would " + "; ".join(changes))
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,21 @@ one such node, its stand-in kubelet.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stagecheck.config import Target
-from stagecheck.engine import probe
 from stagecheck.engine.kubernetes import Cluster
-from stagecheck.engine.runs import Journal
 from stagecheck.steps.kubernetes import sentence
+
+if TYPE_CHECKING:
+    from stagecheck.engine.runs import Journal
 
 
 @sentence(r'the workload "(?P<workload>[^"]+)" can reach "(?P<url>[^"]+)"')
 def workload_can_reach(
     cluster: Cluster, target: Target, journal: Journal, workload: str, url: str
 ) -> None:
+    from stagecheck.engine import probe  # where first used: see stagecheck/steps/__init__.py
+
     image = target.vars.get("probe_image", probe.DEFAULT_IMAGE)
     probe.can_reach(cluster.kube, target.namespace, workload, url, journal, image)

@@ -24,21 +24,26 @@ Services are reached through the target's endpoints (``milvus``, ``model``, ``ll
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_bdd import given, parsers, then, when
 
 from stagecheck.config import Target
-from stagecheck.engine import dataplane, urls, versions
-from stagecheck.engine.dataplane import LlamaStack, RagExchange
-from stagecheck.engine.endpoints import Endpoints
+from stagecheck.engine import urls, versions
 from stagecheck.engine.kubernetes import Cluster
-from stagecheck.engine.runs import Journal
 from stagecheck.reporting.versions import SeenVersions
 from stagecheck.steps.kubernetes import WITHIN, sentence
+
+if TYPE_CHECKING:
+    from stagecheck.engine.dataplane import LlamaStack, RagExchange
+    from stagecheck.engine.endpoints import Endpoints
+    from stagecheck.engine.runs import Journal
 
 
 @sentence("Milvus answers with its server version" + WITHIN)
 def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions, within: float | None) -> None:
+    from stagecheck.engine import dataplane
+
     endpoint = endpoints.resolve("milvus")
     found = dataplane.within_budget(endpoint, within, lambda: dataplane.milvus_version(endpoint))
     seen_versions.record("milvus", found)
@@ -46,6 +51,8 @@ def milvus_version(endpoints: Endpoints, seen_versions: SeenVersions, within: fl
 
 @sentence(r'Milvus is at version "(?P<version>[^"]+)" or later')
 def milvus_at_version(endpoints: Endpoints, seen_versions: SeenVersions, version: str) -> None:
+    from stagecheck.engine import dataplane
+
     endpoint = endpoints.resolve("milvus")
     found = dataplane.milvus_version(endpoint)
     seen_versions.record("milvus", found)
@@ -54,16 +61,22 @@ def milvus_at_version(endpoints: Endpoints, seen_versions: SeenVersions, version
 
 @sentence("Milvus stores and finds a vector in a scratch collection")
 def milvus_round_trip(endpoints: Endpoints, target: Target, journal: Journal) -> None:
+    from stagecheck.engine import dataplane
+
     dataplane.milvus_round_trip(endpoints.resolve("milvus"), target, journal)
 
 
 @sentence(r'the Milvus collection "(?P<name>[^"]+)" holds at least (?P<count>\d+) entities')
 def milvus_collection(endpoints: Endpoints, name: str, count: str) -> None:
+    from stagecheck.engine import dataplane
+
     dataplane.milvus_collection_holds(endpoints.resolve("milvus"), name, int(count))
 
 
 @sentence(r'the model server lists the model "(?P<model>[^"]+)"' + WITHIN)
 def named_model_listed(endpoints: Endpoints, model: str, within: float | None) -> None:
+    from stagecheck.engine import dataplane
+
     endpoint = endpoints.resolve("model")
     dataplane.within_budget(endpoint, within, lambda: dataplane.model_listed(endpoint, model))
 
@@ -75,6 +88,8 @@ def url_answers(target: Target, url: str, status: str, within: float | None) -> 
 
 @sentence("the model server lists the stage model" + WITHIN)
 def model_listed(endpoints: Endpoints, target: Target, within: float | None) -> None:
+    from stagecheck.engine import dataplane
+
     endpoint, model = endpoints.resolve("model"), dataplane.stage_model(target)
     dataplane.within_budget(endpoint, within, lambda: dataplane.model_listed(endpoint, model))
 
@@ -86,6 +101,8 @@ def model_listed(endpoints: Endpoints, target: Target, within: float | None) -> 
 def model_answers(
     endpoints: Endpoints, target: Target, question: str, expected: str | None
 ) -> None:
+    from stagecheck.engine import dataplane
+
     dataplane.model_answers(
         endpoints.resolve("model"), dataplane.stage_model(target), question, expected
     )
@@ -100,6 +117,8 @@ def distribution_ready(cluster: Cluster, name: str, within: float | None) -> Non
 def llama_stack_healthy(
     llama_stack: LlamaStack, seen_versions: SeenVersions, within: float | None
 ) -> None:
+    from stagecheck.engine import dataplane
+
     found = dataplane.within_budget(llama_stack.endpoint, within, llama_stack.healthy)
     seen_versions.record("llama-stack", found)
 
@@ -117,6 +136,8 @@ def llama_stack_at_version(
 def llama_stack_model(
     llama_stack: LlamaStack, target: Target, cluster: Cluster, within: float | None
 ) -> None:
+    from stagecheck.engine import dataplane
+
     dataplane.within_budget(
         llama_stack.endpoint,
         within,
@@ -128,6 +149,8 @@ def llama_stack_model(
 def vector_store(
     llama_stack: LlamaStack, target: Target, journal: Journal, datatable: list[list[str]]
 ) -> RagExchange:
+    from stagecheck.engine import dataplane
+
     documents = dataplane.documents_from_table(datatable)
     return dataplane.rag_store(llama_stack, target, documents, journal)
 
@@ -138,6 +161,8 @@ def vector_store(
 def vector_store_from_folder(
     llama_stack: LlamaStack, target: Target, repository: Path, journal: Journal, folder: str
 ) -> RagExchange:
+    from stagecheck.engine import dataplane
+
     documents = dataplane.documents_in(repository / folder)
     return dataplane.rag_store(llama_stack, target, documents, journal)
 
@@ -146,14 +171,20 @@ def vector_store_from_folder(
 def question_asked(
     rag: RagExchange, llama_stack: LlamaStack, target: Target, cluster: Cluster, question: str
 ) -> None:
+    from stagecheck.engine import dataplane
+
     dataplane.ask(rag, llama_stack, target, cluster, question)
 
 
 @then(parsers.re(r'the answer is retrieved from "(?P<document>[^"]+)"'))
 def retrieved_from(rag: RagExchange, document: str) -> None:
+    from stagecheck.engine import dataplane
+
     dataplane.retrieved_from(rag, document)
 
 
 @then(parsers.re(r'the answer contains "(?P<text>[^"]+)"'))
 def answer_contains(rag: RagExchange, text: str) -> None:
+    from stagecheck.engine import dataplane
+
     dataplane.answer_contains(rag.answer, text, rag.subject)

@@ -11,14 +11,15 @@ that name. Files are named from the feature's repository (the folder holding sta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stagecheck.config import Target
-from stagecheck.engine import docling
-from stagecheck.engine.dataplane import within_budget
-from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.reporting.versions import SeenVersions
 from stagecheck.steps.kubernetes import WITHIN, sentence
+
+if TYPE_CHECKING:
+    from stagecheck.engine.endpoints import Endpoints
 
 
 @sentence(r'the Docling server "(?P<name>[^"]+)" is ready' + WITHIN + "$")
@@ -30,6 +31,9 @@ def docling_ready(cluster: Cluster, name: str, within: float | None) -> None:
 def docling_healthy(
     endpoints: Endpoints, seen_versions: SeenVersions, within: float | None
 ) -> None:
+    from stagecheck.engine import docling  # where first used: see stagecheck/steps/__init__.py
+    from stagecheck.engine.dataplane import within_budget
+
     endpoint = endpoints.resolve("docling")
     version = within_budget(endpoint, within, lambda: docling.healthy(endpoint))
     if version:
@@ -40,4 +44,6 @@ def docling_healthy(
 def docling_converts(
     endpoints: Endpoints, target: Target, repository: Path, path: str, text: str
 ) -> None:
+    from stagecheck.engine import docling
+
     docling.converts(endpoints.resolve("docling"), target.vars, repository / path, text)

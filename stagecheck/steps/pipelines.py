@@ -6,15 +6,20 @@ the pipelines API of the DSPA "<name>" is healthy through its route
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stagecheck.config import Target
-from stagecheck.engine import pipelines, s3
-from stagecheck.engine.endpoints import Endpoints
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.steps.kubernetes import sentence
+
+if TYPE_CHECKING:
+    from stagecheck.engine.endpoints import Endpoints
 
 
 @sentence(r'the artifact bucket of the DSPA "(?P<name>[^"]+)" is reachable with its credentials')
 def dspa_bucket(cluster: Cluster, target: Target, endpoints: Endpoints, name: str) -> None:
+    from stagecheck.engine import s3  # where first used: see stagecheck/steps/__init__.py
+
     s3.dspa_bucket_reachable(cluster, target, endpoints, name)
 
 
@@ -22,4 +27,6 @@ def dspa_bucket(cluster: Cluster, target: Target, endpoints: Endpoints, name: st
 def pipelines_api_healthy(
     target: Target, endpoints: Endpoints, cluster: Cluster, name: str
 ) -> None:
+    from stagecheck.engine import pipelines
+
     pipelines.api_healthy(target, endpoints, cluster, name)

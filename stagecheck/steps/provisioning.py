@@ -13,11 +13,14 @@ on a kind or cluster target they refuse to write unless the run has ``--allow-wr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stagecheck.config import Settings, Target
-from stagecheck.engine.endpoints import Endpoints
-from stagecheck.engine.provision import Provisioner, read_env_file
 from stagecheck.steps.kubernetes import WITHIN, action
+
+if TYPE_CHECKING:
+    from stagecheck.engine.endpoints import Endpoints
+    from stagecheck.engine.provision import Provisioner
 
 
 @action(r'the manifests in "(?P<path>[^"]+)" are applied(?: and ready' + WITHIN + ")?")
@@ -38,6 +41,8 @@ def secret_from_environment(
 def secret_from_file(
     provisioner: Provisioner, repository: Path, name: str, keys: list[str], file: str
 ) -> None:
+    from stagecheck.engine.provision import read_env_file  # see stagecheck/steps/__init__.py
+
     provisioner.create_secret(name, keys, read_env_file(repository / file), file)
 
 

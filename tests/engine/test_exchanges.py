@@ -18,8 +18,8 @@ from stagecheck.engine.endpoints import Endpoint, Endpoints
 from stagecheck.engine.evidence import MAX_BODY
 from stagecheck.engine.kubernetes import Cluster
 from stagecheck.engine.outcome import StepFailure
-from stagecheck.engine.provision import Planned
 from stagecheck.engine.runs import Journal
+from stagecheck.errors import Planned
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
 from tests.support import LocalHandler, local_http
