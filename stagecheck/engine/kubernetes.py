@@ -247,15 +247,16 @@ class Cluster:
                 f"the cluster serves neither {' nor '.join(kinds)}: is the Llama Stack (OGX) "
                 "operator installed?"
             )
-        ref = next(
-            (
-                r
-                for r in served
-                if len(served) == 1
-                or self.kube.get_or_none(r.resource.object_path(r.name, r.namespace))
-            ),
-            served[0],
-        )
+        ref = served[0]
+        if len(served) > 1:  # which kind holds it is asked only where there is a choice
+            ref = next(
+                (
+                    r
+                    for r in served
+                    if self.kube.get_or_none(r.resource.object_path(r.name, r.namespace))
+                ),
+                served[0],
+            )
         self._expect_object(ref, "phase Ready", lambda o: checks.phase_is(o, "Ready"), within)
 
     def expect_docling_ready(self, name: str, within: float | None) -> None:
