@@ -6,6 +6,7 @@ against the sandbox is in tests/sandbox/test_stage2.py (the healthy variant)."""
 from __future__ import annotations
 
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,15 @@ def test_the_installed_copy_is_the_one_pytest_loads(installed: tuple[Path, Path]
     assert "18 tests collected" in collected.stdout, collected.stdout
     # Its tags are declared markers whichever plugin was installed first (pytest-bdd marks them).
     assert "PytestUnknownMarkWarning" not in collected.stdout + collected.stderr
+
+
+def test_the_wheel_carries_no_benchmark_harness(installed: tuple[Path, Path]) -> None:
+    python, _ = installed
+    (wheel,) = (python.parents[2] / "dist").glob("stagecheck-*.whl")  # installed_stagecheck's
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("stagecheck/sandbox/") for n in names), names  # the sandbox is in it
+    harness = [n for n in names if "bench" in Path(n).name or n.startswith("benchmarks/")]
+    assert harness == [], harness
 
 
 def test_the_lint_and_the_catalogue_see_the_whole_vocabulary(installed: tuple[Path, Path]) -> None:

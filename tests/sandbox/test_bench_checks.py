@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from stagecheck.sandbox import bench_checks
+from benchmarks import bench_checks
 from tests.support import ROOT
 
 BENCHMARKS = ROOT / "benchmarks"
@@ -18,7 +18,7 @@ BENCHMARKS = ROOT / "benchmarks"
 def test_the_committed_files_are_what_the_list_renders() -> None:
     for relative, render in bench_checks.RENDERED.items():
         assert (BENCHMARKS / relative).read_text() == render(), (
-            f"benchmarks/{relative} is stale: python -m stagecheck.sandbox.bench_checks"
+            f"benchmarks/{relative} is stale: python -m benchmarks.bench_checks"
         )
 
 

@@ -2,7 +2,7 @@
 
 On one private sandbox with the stage-2 world (its data plane and the operators' stand-ins
 running, which write the statuses the checks read; only Kubernetes is checked), the same
-checks three ways (``stagecheck.sandbox.bench_checks``), interleaved over several rounds;
+checks three ways (``benchmarks.bench_checks``), interleaved over several rounds;
 then wait reaction, scale (50/500/5,000 pods), a 2,000-pod roll-out followed with ``within``,
 a red step among 300 Deployment pods, and the fixed overhead. Requests are counted from the
 API server's audit log by user agent. Writes reports/bench.md and reports/bench.png.
@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import bench_checks
+from benchmarks.bench_checks import Check
 from stagecheck.kube.client import Kube
-from stagecheck.sandbox import bench_checks
-from stagecheck.sandbox.bench_checks import Check
 from stagecheck.sandbox.controlplane import ControlPlane
 
 TOOLS = ("stagecheck", "kubectl", "chainsaw")
@@ -578,7 +578,7 @@ def report(facts: dict[str, Any], results: dict[str, Any], out: Path) -> str:
             "",
             "`benchmarks/stage2-kubernetes.feature`, `benchmarks/validate.sh`, "
             "`benchmarks/chainsaw/stage2-kubernetes/chainsaw-test.yaml` (one list of checks, "
-            "`stagecheck/sandbox/bench_checks.py`).",
+            "`benchmarks/bench_checks.py`).",
             "",
             HEADER,
             RULE,

@@ -7,7 +7,7 @@
 
     scripts/benchmark [--runs N]
     scripts/benchmark --peers [--rounds N] [--only PART,...]   against kubectl and chainsaw
-                    (stagecheck.sandbox.bench_peers; writes reports/bench.md and bench.png)
+                    (benchmarks.bench_peers; writes reports/bench.md and bench.png)
 
 It uses a private state directory (a running sandbox is left alone) and stops what it started.
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks import bench_peers
 from stagecheck.config import load_settings
-from stagecheck.sandbox import bench_peers
 from stagecheck.sandbox.cli import data_plane, start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 
