@@ -16,10 +16,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
 from stagecheck.config import Target
+from stagecheck.engine import mesh
 from stagecheck.engine.checks import container_names
 from stagecheck.engine.endpoints import Endpoint, evidence_of, with_backend_evidence
 from stagecheck.engine.evidence import exchange, unanswered
@@ -35,7 +37,7 @@ from stagecheck.errors import (
     SpecificationError,
     UnknownKind,
 )
-from stagecheck.kube.client import JsonObject
+from stagecheck.kube.client import JsonObject, Kube
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -530,14 +532,16 @@ def why_model_missing(
     stack: LlamaStack | None = None,
     providers: Providers | None = None,
 ) -> str | None:
-    """What the cluster says about Llama Stack's inference provider and its mesh sidecar.
+    """What the cluster says about Llama Stack's inference provider, the model server its
+    server resource names, and its pods' mesh sidecar.
 
     Provider health comes from the server's own ``/v1/providers`` where it answers; the
     operator's ``status.distributionConfig.providers`` is only a copy of that reply, taken when
     its Deployment was last ready (its HealthCheck and phase follow the Deployment alone:
     llama-stack-k8s-operator controllers/llamastackdistribution_controller.go), so it is read
     only when the server does not answer. ``providers``: the server's reply, when the caller
-    has just read it."""
+    has just read it. A missing sidecar is a cause only where the mesh is shown to refuse the
+    model Service plaintext calls (``mesh.plaintext_refused``)."""
     reasons: list[str] = []
     servers = _llama_stack_servers(cluster, target.namespace)
     if providers is None:
@@ -560,26 +564,177 @@ def why_model_missing(
                 f"its inference provider {provider_id} reports {said!r} "
                 f"({source}): Llama Stack cannot reach the model server"
             )
-    selectors = [
-        f"app={app},app.kubernetes.io/instance={s['metadata']['name']}" for s, app in servers
-    ]
     try:
-        for selector in selectors or ["app=llama-stack"]:
-            pods = cluster.kube.get(
-                f"/api/v1/namespaces/{target.namespace}/pods", {"labelSelector": selector}
-            ).get("items", [])
-            without = [p["metadata"]["name"] for p in pods if SIDECAR not in container_names(p)]
-            if without:
-                reasons.append(
-                    f"pod {without[0]} has no {SIDECAR} sidecar, so the mesh rejects its calls "
-                    "to the mTLS-only model service"
-                )
-                break
-    except KubeApiError as error:  # said, so a missing sidecar is not silently left out
+        found: list[tuple[JsonObject | None, str]] = [*servers] or [(None, "llama-stack")]
+        for server, app in found:
+            reasons.extend(_model_server_causes(cluster, target.namespace, server, app))
+    except KubeApiError as error:  # said, so a cause is not silently left out
         reasons.append(
-            f"(Llama Stack's pods could not be read: HTTP {error.status} {error.reason})"
+            "(Llama Stack's model server and pods could not be read: "
+            f"HTTP {error.status} {error.reason})"
         )
     return "; ".join(reasons) or None
+
+
+# Where each server kind takes its container's env (llama-stack-k8s-operator api/v1alpha1
+# ContainerSpec.Env; ogx-k8s-operator api/v1beta1 WorkloadOverrides.Env). The distribution's
+# run.yaml reads the model server's URL from ${env.VLLM_URL}.
+SERVER_ENV = {
+    "LlamaStackDistribution": "spec.server.containerSpec.env",
+    "OGXServer": "spec.workload.overrides.env",
+}
+MODEL_URL = "VLLM_URL"
+SLICE_OWNER = "kubernetes.io/service-name"  # the label an EndpointSlice names its Service by
+
+
+@dataclass(frozen=True)
+class GivenVariable:
+    """A variable of a Llama Stack server's env: its value, or where it comes from (never the
+    value of a Secret or ConfigMap)."""
+
+    name: str
+    field: str  # 'LlamaStackDistribution llama-stack spec.server.containerSpec.env'
+    value: str | None
+    source: str = ""  # 'Secret vllm key url', when given through valueFrom
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.field})"
+
+
+def _given(server: JsonObject, name: str) -> GivenVariable | None:
+    path = SERVER_ENV.get(str(server.get("kind")))
+    if path is None:
+        return None
+    found: Any = server
+    for key in path.split("."):
+        found = found.get(key) if isinstance(found, dict) else None
+    field = f"{server['kind']} {server['metadata']['name']} {path}"
+    for variable in found if isinstance(found, list) else []:
+        if not isinstance(variable, dict) or variable.get("name") != name:
+            continue
+        if "valueFrom" not in variable:
+            return GivenVariable(name, field, str(variable.get("value", "")))
+        source = variable.get("valueFrom") or {}
+        ref = source.get("secretKeyRef") or source.get("configMapKeyRef")
+        kind = "Secret" if "secretKeyRef" in source else "ConfigMap"
+        said = f"{kind} {ref.get('name')} key {ref.get('key')}" if ref else "a valueFrom"
+        return GivenVariable(name, field, None, said)
+    return None
+
+
+@dataclass(frozen=True)
+class ModelServer:
+    """Where a Llama Stack server's VLLM_URL leads: a cause read from it, the cluster Service it
+    reaches, or why that Service's mesh cannot be judged."""
+
+    cause: str | None = None
+    service: JsonObject | None = None
+    unknown: str | None = None
+
+
+def _model_server_causes(
+    cluster: Cluster, namespace: str, server: JsonObject | None, app: str
+) -> list[str]:
+    """What the server's VLLM_URL and its pods' sidecar say about its model server."""
+    given = _given(server, MODEL_URL) if server is not None else None
+    if given is not None:
+        model = _model_server(cluster, namespace, given)
+    elif server is not None:
+        where = SERVER_ENV.get(server["kind"], "its env")
+        named = f"{server['kind']} {server['metadata']['name']}"
+        model = ModelServer(unknown=f"{named} sets no {MODEL_URL} in {where}")
+    else:
+        model = ModelServer(unknown="no Llama Stack server resource names its model server")
+    reasons = [model.cause] if model.cause else []
+    selector = (
+        f"app={app},app.kubernetes.io/instance={server['metadata']['name']}"
+        if server is not None
+        else f"app={app}"
+    )
+    pods = cluster.kube.get(
+        f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": selector}
+    ).get("items", [])
+    without = [p["metadata"]["name"] for p in pods if SIDECAR not in container_names(p)]
+    if without:
+        sidecar = _sidecar_cause(cluster, without[0], model)
+        reasons.extend([sidecar] if sidecar else [])
+    return reasons
+
+
+def _model_server(cluster: Cluster, namespace: str, given: GivenVariable) -> ModelServer:
+    if given.value is None:
+        said = f"{given.describe()} comes from {given.source}"
+        return ModelServer(cause=said, unknown=f"{given.name} comes from {given.source}")
+    url, kube = given.value, cluster.kube
+    named = _cluster_service(kube, urlsplit(url).hostname or "", namespace)
+    if named is None:  # the mesh's mTLS between its workloads says nothing about it
+        outside = f"{given.describe()} is {url}, outside the cluster"
+        return ModelServer(cause=f"{outside}: the model server Llama Stack was given")
+    where, name = named
+    service = kube.get_or_none(f"/api/v1/namespaces/{where}/services/{name}")
+    if service is None:
+        return ModelServer(
+            cause=f'{given.describe()} is {url}: no Service "{name}" in namespace {where}'
+        )
+    if service.get("spec", {}).get("type") == "ExternalName":  # no endpoints, pods of its own
+        alias = service["spec"].get("externalName")
+        said = f'Service "{name}" in namespace {where} is an ExternalName for {alias}'
+        return ModelServer(unknown=said)
+    empty = _no_ready_endpoints(kube, service)
+    if empty:
+        said = f'Service "{name}" in namespace {where} has no ready endpoints ({empty})'
+        return ModelServer(cause=f"{given.describe()} is {url}: {said}", service=service)
+    return ModelServer(service=service)
+
+
+def _cluster_service(kube: Kube, host: str, namespace: str) -> tuple[str, str] | None:
+    """(namespace, Service name) of a host cluster DNS resolves to a Service:
+    ``<svc>.<ns>.svc[.<cluster domain>]``, ``<svc>.<ns>`` (where namespace ``<ns>`` exists)
+    or ``<svc>`` (the caller's namespace, through its DNS search path); None for any other."""
+    labels = host.lower().rstrip(".").split(".")
+    if not host or host == "localhost" or all(label.isdigit() for label in labels):
+        return None
+    if len(labels) >= 3 and labels[2] == "svc":
+        return labels[1], labels[0]
+    if len(labels) == 2 and kube.get_or_none(f"/api/v1/namespaces/{labels[1]}") is not None:
+        return labels[1], labels[0]
+    return (namespace, labels[0]) if len(labels) == 1 else None
+
+
+def _no_ready_endpoints(kube: Kube, service: JsonObject) -> str | None:
+    """Why the Service has no ready endpoint, from its EndpointSlices; None: it has one."""
+    meta = service["metadata"]
+    slices = kube.get(
+        f"/apis/discovery.k8s.io/v1/namespaces/{meta['namespace']}/endpointslices",
+        {"labelSelector": f"{SLICE_OWNER}={meta['name']}"},
+    ).get("items", [])
+    endpoints = [e for s in slices for e in s.get("endpoints") or []]
+    # conditions.ready unset means ready (discovery.k8s.io/v1 EndpointConditions)
+    if any((e.get("conditions") or {}).get("ready") is not False for e in endpoints):
+        return None
+    if not slices:
+        return f"no EndpointSlice labelled {SLICE_OWNER}={meta['name']}"
+    listed = f"{len(endpoints)} endpoint" + ("" if len(endpoints) == 1 else "s")
+    return f"its EndpointSlices list {listed}, none ready"
+
+
+def _sidecar_cause(cluster: Cluster, pod: str, model: ModelServer) -> str | None:
+    """The pod's missing sidecar, said only as far as the mesh shows it matters: never where
+    the cluster serves no mesh."""
+    missing = f"pod {pod} has no {SIDECAR} sidecar"
+    if model.service is None:
+        if model.unknown is None or mesh.served_rules(cluster.kube, cluster.discovery) is None:
+            return None  # a URL outside the cluster or no such Service (its cause says so)
+        return f"{missing}; whether its model server requires mTLS is not known ({model.unknown})"
+    refusal = mesh.plaintext_refused(cluster.kube, cluster.discovery, model.service)
+    if refusal is None:
+        return None
+    if refusal.refused:
+        return (
+            f"{missing}, so the mesh rejects its calls to the mTLS-only model service: "
+            f"{refusal.said}, by {refusal.rules}"
+        )
+    return f"{missing}, which its model service does not require: {refusal.said}"
 
 
 def _known_unusable(stack: LlamaStack, model: str) -> str | None:

@@ -21,12 +21,21 @@ injected unless they opt out (the same inject label or annotation set to a false
 
 When the pod does not ask, who wrote its template decides the advice: a workload the team owns,
 or an operator whose custom resource decides the pod.
+
+Whether a pod without the sidecar is refused by a Service (``plaintext_refused``) takes the whole
+chain as evidence: a mesh control plane exists, the Service's namespace is in that mesh (by the
+rules above, or the control plane's own), its pods carry ``istio-proxy`` (the destination's
+sidecar enforces mTLS), and mTLS is required there. The PeerAuthentication closest to the
+Service decides (one selecting its pods, then its namespace's, then the root namespace's; a mode
+of ``UNSET`` defers upwards; istio security/authn policy_applier), and under 2.x a
+ServiceMeshControlPlane's ``spec.security.dataPlane.mtls: true`` where none says.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stagecheck.engine.checks import container_names
 from stagecheck.engine.outcome import Evidence
 from stagecheck.engine.related import owner_chain
 from stagecheck.errors import KubeApiError, UnknownKind
@@ -44,6 +53,8 @@ YES = frozenset({"y", "yes", "true", "on"})
 BUILT_IN_GROUPS = frozenset({"", "apps", "batch"})
 RULES_2 = "Service Mesh 2.x rules (maistra.io ServiceMeshControlPlane v2 served)"
 RULES_3 = "Service Mesh 3.x rules (sailoperator.io Istio served)"
+PEER_AUTHENTICATION = "PeerAuthentication.security.istio.io"
+DEFAULT_MESH_NAMESPACE = "istio-system"  # the Istio resource's spec.namespace default
 
 
 @dataclass(frozen=True)
@@ -68,15 +79,24 @@ class _Inject:
         return f'{self.source} {INJECT}: "{self.value}"' if self.value is not None else ""
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Whether the mesh resets a plaintext call (from a pod without ``istio-proxy``) to a
+    Service, and the evidence: every link of the chain, or the first one missing."""
+
+    refused: bool
+    rules: str
+    said: str
+
+
 def explain_missing_sidecar(kube: Kube, discovery: Discovery, pod: JsonObject) -> Diagnosis:
     chain = owner_chain(kube, discovery, pod)
     evidence = [Evidence("owner chain", _describe_chain(chain))]
-    smcp = _served(discovery, "ServiceMeshControlPlane.maistra.io", "v2")
-    istio = _served(discovery, "Istio.sailoperator.io", None)
-    if smcp is not None and (istio is None or _any(kube, smcp) or not _any(kube, istio)):
-        rules, cause, final = RULES_2, *_explain_2(kube, discovery, smcp, pod, chain)
-    elif istio is not None:
-        rules, cause, final = RULES_3, *_explain_3(kube, discovery, istio, pod, chain)
+    generation = _generation(kube, discovery)
+    if generation is not None and generation[0] == RULES_2:
+        rules, cause, final = RULES_2, *_explain_2(kube, discovery, generation[1], pod, chain)
+    elif generation is not None:
+        rules, cause, final = RULES_3, *_explain_3(kube, discovery, generation[1], pod, chain)
     else:
         return Diagnosis(
             "the cluster serves neither maistra.io ServiceMeshControlPlane v2 (Service Mesh 2.x) "
@@ -85,6 +105,160 @@ def explain_missing_sidecar(kube: Kube, discovery: Discovery, pod: JsonObject) -
         )
     evidence.append(Evidence("mesh rules", rules))
     return Diagnosis(f"{rules}: {cause}", evidence, final=final)
+
+
+def _generation(kube: Kube, discovery: Discovery) -> tuple[str, ResourceType] | None:
+    """The mesh generation whose rules apply, with its control plane's kind; None: neither
+    is served. Both served (a migration): 2.x unless only 3.x has a control plane."""
+    smcp = _served(discovery, "ServiceMeshControlPlane.maistra.io", "v2")
+    istio = _served(discovery, "Istio.sailoperator.io", None)
+    if smcp is not None and (istio is None or _any(kube, smcp) or not _any(kube, istio)):
+        return RULES_2, smcp
+    if istio is not None:
+        return RULES_3, istio
+    return None
+
+
+def served_rules(kube: Kube, discovery: Discovery) -> str | None:
+    """The rules of the mesh generation the cluster serves; None: it serves neither."""
+    generation = _generation(kube, discovery)
+    return generation[0] if generation else None
+
+
+def plaintext_refused(kube: Kube, discovery: Discovery, service: JsonObject) -> Refusal | None:
+    """Whether the mesh resets a plaintext call to ``service``; None where the cluster serves
+    no mesh (neither generation's control plane kind)."""
+    generation = _generation(kube, discovery)
+    if generation is None:
+        return None
+    rules, plane_kind = generation
+    namespace = service["metadata"]["namespace"]
+    name = f"Service {namespace}/{service['metadata']['name']}"
+    if rules == RULES_2:
+        found = _mesh_of_2(kube, discovery, plane_kind, namespace)
+    else:
+        found = _mesh_of_3(kube, plane_kind, namespace)
+    if isinstance(found, str):
+        return Refusal(False, rules, f"{name} is outside the mesh: {found}")
+    plane, root, member = found
+    in_mesh = f"{name} is in the mesh ({member}"
+    pods = _service_pods(kube, service)
+    meshed = [p for p in pods if SIDECAR in container_names(p)]
+    if not meshed:
+        return Refusal(
+            False,
+            rules,
+            f"{in_mesh}), but "
+            + (f"its pods have no {SIDECAR} sidecar, so they accept plaintext calls"
+               if pods else f"it selects no pod that could carry {SIDECAR}"),
+        )  # fmt: skip
+    in_mesh += f"; its pods carry {SIDECAR})"
+    mode = _peer_mode(kube, discovery, root, namespace, meshed[0])
+    unset = "no PeerAuthentication requires mTLS, and the mesh's default is PERMISSIVE"
+    if mode is None and rules == RULES_2:
+        mtls = plane.get("spec", {}).get("security", {}).get("dataPlane", {}).get("mtls")
+        said = f"{_plane_name(plane)} spec.security.dataPlane.mtls"
+        if mtls is True:
+            mode = ("STRICT", f"{said}: true")
+        else:
+            unset = f"no PeerAuthentication requires mTLS, and {said} is {_lower(mtls)}"
+    if mode is None:
+        return Refusal(False, rules, f"{in_mesh}, but {unset}")
+    if mode[0] != "STRICT":
+        return Refusal(False, rules, f"{in_mesh}, but {mode[1]} accepts plaintext")
+    return Refusal(True, rules, f"{in_mesh} and requires mTLS ({mode[1]})")
+
+
+def _mesh_of_2(
+    kube: Kube, discovery: Discovery, smcp: ResourceType, namespace: str
+) -> tuple[JsonObject, str, str] | str:
+    """(control plane, root namespace, how the namespace belongs), or why it is outside."""
+    own = kube.get(smcp.collection_path(namespace)).get("items", [])
+    if own:
+        return own[0], namespace, f"the namespace of {_plane_name(own[0])}"
+    member, why_not, mesh_namespace = _membership(kube, discovery, namespace)
+    if not member:
+        return f"namespace {namespace} is not a member of a mesh: {why_not}"
+    mesh_namespace = mesh_namespace or _namespace_labels(kube, namespace).get(MEMBER_OF)
+    planes = []
+    if mesh_namespace:
+        planes = kube.get(smcp.collection_path(mesh_namespace)).get("items", [])
+    if not mesh_namespace or not planes:
+        return (
+            f"namespace {namespace} is a mesh member, but no ServiceMeshControlPlane exists in "
+            f"{mesh_namespace or 'its mesh namespace'}"
+        )
+    return planes[0], mesh_namespace, f"namespace {namespace} a member of {_plane_name(planes[0])}"
+
+
+def _mesh_of_3(
+    kube: Kube, istio: ResourceType, namespace: str
+) -> tuple[JsonObject, str, str] | str:
+    planes = kube.get(istio.collection_path(None)).get("items", [])
+    if not planes:
+        return "no sailoperator.io Istio control plane exists"
+    labels = _namespace_labels(kube, namespace)
+    revision = labels.get(REVISION_LABEL)
+    plane = next((p for p in planes if p["metadata"]["name"] == revision), planes[0])
+    spec = plane.get("spec", {})
+    home = spec.get("namespace") or DEFAULT_MESH_NAMESPACE
+    root = ((spec.get("values") or {}).get("meshConfig") or {}).get("rootNamespace") or home
+    if namespace == home:
+        return plane, root, f"the namespace of {_plane_name(plane)}"
+    if labels.get(ISTIO_INJECTION) == "enabled":
+        return plane, root, f"namespace {namespace} labelled {ISTIO_INJECTION}=enabled"
+    if revision is not None:
+        return plane, root, f"namespace {namespace} labelled {REVISION_LABEL}={revision}"
+    return f"namespace {namespace} has neither {ISTIO_INJECTION}=enabled nor {REVISION_LABEL}"
+
+
+def _peer_mode(
+    kube: Kube, discovery: Discovery, root: str, namespace: str, pod: JsonObject
+) -> tuple[str, str] | None:
+    """(mode, which PeerAuthentication says it) of the policy closest to the pod, or None."""
+    kind = discovery.match(PEER_AUTHENTICATION)
+    if kind is None:
+        return None
+    local = kube.get(kind.collection_path(namespace)).get("items", [])
+    labels = pod.get("metadata", {}).get("labels") or {}
+
+    def selects(policy: JsonObject) -> bool:
+        wanted = (policy.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+        return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+    def wide(policy: JsonObject) -> bool:
+        return not (policy.get("spec", {}).get("selector") or {}).get("matchLabels")
+
+    meshwide = kube.get(kind.collection_path(root)).get("items", []) if root != namespace else []
+    for policy in [
+        *[p for p in local if selects(p)],
+        *[p for p in local if wide(p)],
+        *[p for p in meshwide if wide(p)],
+    ]:
+        mode = str((policy.get("spec", {}).get("mtls") or {}).get("mode") or "UNSET").upper()
+        if mode != "UNSET":
+            meta = policy["metadata"]
+            return mode, f"PeerAuthentication {meta['namespace']}/{meta['name']} mtls.mode {mode}"
+    return None
+
+
+def _service_pods(kube: Kube, service: JsonObject) -> list[JsonObject]:
+    selector = service.get("spec", {}).get("selector") or {}
+    if not selector:
+        return []
+    query = {"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}
+    namespace = service["metadata"]["namespace"]
+    return list(kube.get(f"/api/v1/namespaces/{namespace}/pods", query).get("items", []))
+
+
+def _plane_name(plane: JsonObject) -> str:
+    meta = plane["metadata"]
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{plane.get('kind')} {where}{meta['name']}"
+
+
+def _lower(value: object) -> str:
+    return "unset" if value is None else str(value).lower()
 
 
 # -- Service Mesh 2.x ------------------------------------------------------------------------

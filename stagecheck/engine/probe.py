@@ -5,7 +5,10 @@ with A's service account and A's mesh settings (its pod template's ``sidecar.ist
 ``proxy.istio.io/*`` annotations and ``sidecar.istio.io/inject`` label), runs ``curl`` against
 B once, and is deleted. The verdict reports the HTTP status, curl's error (connection reset,
 TLS handshake, timeout) and whether the probe got an ``istio-proxy`` sidecar, with the likely
-cause when the mesh is what stopped it.
+cause when the mesh is what stopped it. Only an answer from B itself counts as reaching it: an
+Envoy's own local reply (``server: envoy`` or ``istio-envoy`` without the
+``x-envoy-upstream-service-time`` header Envoy adds only to answers forwarded from an upstream)
+and an OpenShift router's own 503 page are named as such.
 
 A's selector labels are not copied: the probe must never become an endpoint of A's Services.
 Creating the pod is a write: a run without writes plans it (``Planned``: skipped, nothing
@@ -36,6 +39,9 @@ SIDECAR = "istio-proxy"
 PROBE = "probe"
 CURL_TIMEOUT_S = 10
 POD_TIMEOUT_S = 120.0
+# Waiting reasons the kubelet gives a container it cannot make: it retries, but nothing this
+# probe does changes the outcome (pkg/kubelet/container/sync_result.go, kuberuntime).
+CANNOT_START = ("CreateContainerError", "CreateContainerConfigError", "RunContainerError")
 MESH_ANNOTATIONS = ("sidecar.istio.io/", "proxy.istio.io/", "traffic.sidecar.istio.io/")
 KWOK_NODE = "kwok.x-k8s.io/node"
 # curl exit codes worth a sentence
@@ -48,6 +54,20 @@ CURL_ERRORS = {
     56: "the connection was reset",
     60: "the server's certificate is not trusted",
 }
+# Who answered. Envoy (a sidecar or a gateway) adds x-envoy-upstream-service-time only to an
+# answer that came from an upstream; its own local replies carry none (envoy router filter,
+# suppress_envoy_headers unset, as in Istio). The OpenShift router's own 503 is its HAProxy
+# error page (openshift/router images/router/haproxy/conf/error-page-503.http).
+ENVOY_SERVERS = frozenset({"envoy", "istio-envoy"})
+UPSTREAM_TIME = "x-envoy-upstream-service-time"
+ROUTER_PAGE = "Application is not available"
+DESTINATION, MESH_PROXY, ROUTER = "destination", "mesh proxy", "router"
+ENVOY_LOCAL_REPLIES = {
+    403: "an AuthorizationPolicy denies the caller",
+    404: "no route to the destination",
+    503: "no healthy upstream, or the connection to the destination failed",
+    504: "the destination did not answer in time",
+}
 
 
 @dataclass(frozen=True)
@@ -56,13 +76,37 @@ class Verdict:
     curl_exit: int
     curl_error: str
     sidecar: bool
+    server: str | None = None  # the answer's Server header
+    upstream: bool = False  # it carries x-envoy-upstream-service-time
+    router_page: bool = False  # its body is the OpenShift router's "Application is not available"
+
+    @property
+    def answered_by(self) -> str:
+        """DESTINATION, MESH_PROXY (Envoy's own local reply), ROUTER (the router's own 503), or
+        "" where nothing says (no answer, or an answer without these headers)."""
+        if self.http_status is None:
+            return ""
+        if self.http_status == 503 and self.router_page and not self.upstream:
+            return ROUTER
+        if self.upstream:
+            return DESTINATION
+        if self.server is not None:
+            return MESH_PROXY if self.server.lower() in ENVOY_SERVERS else DESTINATION
+        return ""
 
     @property
     def reached(self) -> bool:
-        """An answer from the service: any status but a refusal (403) or no upstream (5xx).
-        401, 404 or 405 still prove the path is open."""
+        """An answer from the service itself: any status but a refusal (403) or no upstream
+        (5xx); 401, 404 or 405 still prove the path is open. A mesh proxy's or a router's own
+        reply is not the service's."""
         status = self.http_status
-        return self.curl_exit == 0 and status is not None and status != 403 and status < 500
+        return (
+            self.curl_exit == 0
+            and status is not None
+            and status != 403
+            and status < 500
+            and self.answered_by not in (MESH_PROXY, ROUTER)
+        )
 
 
 def runs_containers(kube: Kube) -> str | None:
@@ -125,10 +169,15 @@ def probe_pod(
     if inject is not None:
         labels["sidecar.istio.io/inject"] = inject
     name = f"stagecheck-probe-{workload['metadata']['name']}"[:50] + "-" + secrets.token_hex(3)
-    # The URL is passed as an argument ($0), never spliced into the script.
+    # The URL is passed as an argument ($0), never spliced into the script. curl writes its
+    # verdict to stderr (%{stderr}, curl 7.63) with the Server and upstream-time headers
+    # (%header{}, curl 7.84; an older curl prints the name itself, read as absent); the body
+    # goes to the pipe, where only the router's own 503 page is looked for, never logged.
     script = (
-        f"curl -sS -o /dev/null --max-time {CURL_TIMEOUT_S} -w 'http=%{{http_code}}\\n' "
-        '"$0"; echo "exit=$?"'
+        f"{{ curl -sS --max-time {CURL_TIMEOUT_S} -w '%{{stderr}}http=%{{http_code}}\\n"
+        f"server=%header{{server}}\\nupstream=%header{{{UPSTREAM_TIME}}}\\n' "
+        '"$0"; echo "exit=$?" >&2; } '
+        f"| grep -c '{ROUTER_PAGE}' | sed 's/^/router_page=/'"
     )
     spec_out: JsonObject = {
         "serviceAccountName": spec.get("serviceAccountName", "default"),
@@ -166,16 +215,46 @@ def read_verdict(log: str, pod: JsonObject) -> Verdict:
         exit_code,
         errors[0] if errors else CURL_ERRORS.get(exit_code, ""),
         SIDECAR in container_names(pod),
+        server=_header(values.get("server")),
+        upstream=_header(values.get("upstream")) is not None,
+        router_page=values.get("router_page", "0").strip() not in ("", "0"),
     )
+
+
+def _header(written: str | None) -> str | None:
+    """A header's value as curl wrote it: None when absent, or when an older curl printed the
+    ``%header{...}`` it does not know."""
+    value = (written or "").strip()
+    return value if value and not value.startswith("%") else None
 
 
 def judge(workload: str, url: str, verdict: Verdict, workload_has_sidecar: bool) -> Observation:
     sidecar = "with an istio-proxy sidecar" if verdict.sidecar else "without an istio-proxy sidecar"
     if verdict.reached:
         return Observation.passed(f"HTTP {verdict.http_status} from {url}, probe {sidecar}")
+    status, by = verdict.http_status, verdict.answered_by
+    if by == MESH_PROXY:
+        why = ENVOY_LOCAL_REPLIES.get(status or 0)
+        return Observation(
+            ok=False,
+            actual=f"the mesh proxy answered {status} itself"
+            + (f" ({why})" if why else "")
+            + f"; probe {sidecar}",
+            cause=f"the answer carries server: {verdict.server} and no {UPSTREAM_TIME}, which "
+            f"Envoy adds to every answer it forwards from a destination: {url} never answered",
+        )
+    if by == ROUTER:
+        return Observation(
+            ok=False,
+            actual=f'the OpenShift router answered 503 itself ("{ROUTER_PAGE}"); probe {sidecar}',
+            cause="the router has no admitted Route for this host, or none of the Route's "
+            f"endpoints is ready: {url} never answered",
+        )
     what = CURL_ERRORS.get(verdict.curl_exit, f"curl exit {verdict.curl_exit}")
     actual = (
-        f"HTTP {verdict.http_status}" if verdict.http_status else f"{what} ({verdict.curl_error})"
+        f"HTTP {status}" + (" from the destination itself" if by == DESTINATION else "")
+        if status
+        else f"{what} ({verdict.curl_error})"
     ) + f"; probe {sidecar}"
     cause = None
     if not verdict.sidecar and verdict.curl_exit in (52, 56, 35):
@@ -185,7 +264,7 @@ def judge(workload: str, url: str, verdict: Verdict, workload_has_sidecar: bool)
             + (" have a sidecar, so check the probe's injection" if workload_has_sidecar
                else " get no sidecar either")
         )  # fmt: skip
-    elif verdict.sidecar and verdict.http_status in (403, 503):
+    elif verdict.sidecar and status in (403, 503) and by != DESTINATION:
         cause = (
             "the mesh answered: an AuthorizationPolicy denies the caller's service account "
             "(403) or the destination has no healthy endpoint in the mesh (503)"
@@ -255,6 +334,9 @@ def _await_probe(kube: Kube, path: str) -> tuple[JsonObject, str]:
         waiting = state.get("waiting", {}).get("reason", "")
         if waiting in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
             raise ProbeError(f"the probe pod cannot start: {waiting} (set var probe_image)")
+        if waiting in CANNOT_START:  # the node says why; waiting changes nothing
+            said = state.get("waiting", {}).get("message") or "(no message)"
+            raise ProbeError(f"the probe pod cannot start: {waiting}: {said}")
         if time.monotonic() > deadline:
             raise ProbeError(
                 f"the probe pod did not finish in {POD_TIMEOUT_S:.0f}s (phase "

@@ -132,3 +132,51 @@ def await_listable(kube: Kube, crd: dict[str, Any], timeout_s: float = 30) -> No
         except KubeApiError:
             assert time.monotonic() < deadline, f"{resource.qualified} is never listable"
             time.sleep(0.2)
+
+
+# Istio's PeerAuthentication (security.istio.io/v1), its schema left open: spec.selector,
+# spec.mtls.mode (UNSET | DISABLE | PERMISSIVE | STRICT).
+PA_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "peerauthentications.security.istio.io"},
+    "spec": {
+        "group": "security.istio.io",
+        "scope": "Namespaced",
+        "names": {"plural": "peerauthentications", "singular": "peerauthentication",
+                  "kind": "PeerAuthentication"},
+        "versions": [{"name": "v1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object",
+                                                     "x-kubernetes-preserve-unknown-fields": True}}}],
+    },
+}  # fmt: skip
+
+
+def model_service(ns: str, ready: bool = True, sidecar: bool = True) -> list[dict[str, Any]]:
+    """Service model-predictor, its pods (with istio-proxy, as injected) and an EndpointSlice
+    written by hand, ready at once (kwok readies the pods, and the controller's slice, a moment
+    later). Not ``ready``: a Service without a selector, the hand-written slice its only one."""
+    pods = deployment(ns, "model", {}, {})
+    if sidecar:
+        containers = pods["spec"]["template"]["spec"]["containers"]
+        containers.append({"name": "istio-proxy", "image": "example.com/proxyv2:1"})
+    spec: dict[str, Any] = {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    if ready:
+        spec["selector"] = {"app": "model"}
+    return [
+        pods,
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "model-predictor", "namespace": ns}, "spec": spec},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "model-predictor-by-hand", "namespace": ns,
+                      "labels": {"kubernetes.io/service-name": "model-predictor",
+                                 "endpointslice.kubernetes.io/managed-by": "stagecheck-tests"}},
+         "addressType": "IPv4",
+         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+         "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": ready}}]},
+    ]  # fmt: skip
+
+
+def peer_authentication(ns: str, mode: str) -> dict[str, Any]:
+    return {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": ns}, "spec": {"mtls": {"mode": mode}}}  # fmt: skip

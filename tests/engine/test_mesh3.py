@@ -14,10 +14,13 @@ from stagecheck.engine import mesh
 from stagecheck.kube.client import Kube
 from stagecheck.kube.discovery import Discovery
 from tests.engine.mesh_support import (
+    PA_CRD,
     apply,
     await_listable,
     deployment,
+    model_service,
     namespace,
+    peer_authentication,
     pod_of,
     remove,
 )
@@ -44,8 +47,9 @@ ISTIO = {"apiVersion": "sailoperator.io/v1", "kind": "Istio", "metadata": {"name
 
 @pytest.fixture(scope="module")
 def cluster(stage_kinds: Kube) -> Iterator[Kube]:
-    apply(stage_kinds, [CRD])
+    apply(stage_kinds, [CRD, PA_CRD])
     await_listable(stage_kinds, CRD)
+    await_listable(stage_kinds, PA_CRD)
     apply(stage_kinds, [
         ISTIO,
         namespace(ENABLED, {"istio-injection": "enabled"}),
@@ -55,9 +59,16 @@ def cluster(stage_kinds: Kube) -> Iterator[Kube]:
         deployment(ENABLED, "opted-out", {}, {mesh.INJECT: "false"}),
         deployment(REVISION, "app", {}, {}),
         deployment(OLD_LABEL, "app", {}, {}),
+        *model_service(ENABLED), *model_service(OLD_LABEL),
+        namespace("istio-system"), peer_authentication("istio-system", "STRICT"),
     ])  # fmt: skip
+    for ns in (ENABLED, OLD_LABEL):
+        pod_of(stage_kinds, ns, "model")
     yield stage_kinds
-    remove(stage_kinds, ["/apis/sailoperator.io/v1/istios/default"])
+    remove(stage_kinds, [
+        "/apis/sailoperator.io/v1/istios/default",
+        "/apis/security.istio.io/v1/namespaces/istio-system/peerauthentications/default",
+    ])  # fmt: skip
 
 
 def diagnose(kube: Kube, ns: str, app: str) -> str:
@@ -85,3 +96,26 @@ def test_member_of_selects_nothing_under_3(cluster: Kube) -> None:
     cause = diagnose(cluster, OLD_LABEL, "app")
     assert "has neither istio-injection=enabled nor istio.io/rev" in cause
     assert f"{mesh.MEMBER_OF} label selects nothing under 3.x" in cause
+
+
+def refusal(kube: Kube, ns: str) -> mesh.Refusal | None:
+    service = kube.get(f"/api/v1/namespaces/{ns}/services/model-predictor")
+    return mesh.plaintext_refused(kube, Discovery(kube), service)
+
+
+def test_a_strict_policy_in_the_root_namespace_refuses_plaintext_to_an_enabled_namespace(
+    cluster: Kube,
+) -> None:
+    found = refusal(cluster, ENABLED)
+    assert found is not None and found.refused and found.rules == mesh.RULES_3
+    assert found.said == (
+        f"Service {ENABLED}/model-predictor is in the mesh (namespace {ENABLED} labelled "
+        "istio-injection=enabled; its pods carry istio-proxy) and requires mTLS "
+        "(PeerAuthentication istio-system/default mtls.mode STRICT)"
+    )
+
+
+def test_member_of_does_not_put_a_service_in_the_3x_mesh(cluster: Kube) -> None:
+    found = refusal(cluster, OLD_LABEL)
+    assert found is not None and not found.refused
+    assert f"is outside the mesh: namespace {OLD_LABEL} has neither" in found.said
