@@ -35,6 +35,7 @@ TOOLS = ("stagecheck", "kubectl", "chainsaw")
 # The control plane's own clients; every other user agent in a window is the tool's.
 SYSTEM_AGENTS = ("kube-controller-manager", "kube-scheduler", "kwok", "kube-apiserver")
 BENCH_NS = "bench"
+UNMANAGED_NODE = "bench-unmanaged-node"  # no kwok: the benchmark writes its pods' status
 
 
 @dataclass
@@ -384,14 +385,25 @@ def _pods_check(kind: str, selector: str) -> Check:
 def rollout(peers: Peers, kube: Kube, count: int) -> dict[str, Any]:
     """``count`` pods turn Ready while `all pods ... are ready within 5m` follows them.
 
-    The pods are bound to the world's node without kwok, so they stay Pending until the
-    benchmark writes each one's Ready status (12 at a time): the step cannot pass before the
-    last pod is there, and the last pod's Ready is the last of those writes in the audit log."""
+    The pods are bound to a node of the benchmark's own that kwok does not manage, so they
+    stay Pending until the benchmark writes each one's Ready status (12 at a time): the step
+    cannot pass before the last pod is there, and the last pod's Ready is the last of those
+    writes in the audit log."""
     selector = "bench=rollout"
     path = f"/api/v1/namespaces/{BENCH_NS}/pods"
+    if kube.get_or_none(f"/api/v1/nodes/{UNMANAGED_NODE}") is None:
+        kube.create(
+            "/api/v1/nodes",
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": UNMANAGED_NODE, "labels": {"type": "unmanaged"}},
+                "spec": {"taints": [{"key": "stagecheck.io/unmanaged", "effect": "NoSchedule"}]},
+            },
+        )
 
     def create(index: int) -> None:
-        body = pod(f"rollout-{index:05d}", {"bench": "rollout"}, "unmanaged-node")
+        body = pod(f"rollout-{index:05d}", {"bench": "rollout"}, UNMANAGED_NODE)
         body["spec"]["tolerations"] = [{"operator": "Exists"}]
         kube.create(path, body)
 
