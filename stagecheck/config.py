@@ -424,7 +424,10 @@ def sandbox_forwards(path: Path) -> dict[str, str]:
 
 
 def sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Endpoints and model names of the running sandbox data plane (none when it is not up)."""
+    """Endpoints of the running sandbox data plane and the facts only the sandbox knows (its
+    embedding model, Docling's offline options); none when it is not up. The stage's own
+    names (the model, the providers) are the target's ``vars``, as for any cluster: the
+    sandbox's data plane serves what its world configures, never what a check expects."""
     found = _sandbox_state(path)
     if not found:
         return {}, {}
@@ -434,8 +437,6 @@ def sandbox_services(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     }
     models = found.get("models", {})
     variables = {
-        "model": str(models.get("llm_served", "")),
-        "llama_stack_model": str(models.get("llm", "")),
         "embedding_model": str(models.get("embedding", "")),
         "docling_convert_options": json.dumps(found["docling_options"])
         if found.get("docling_options")

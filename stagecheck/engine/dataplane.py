@@ -35,6 +35,7 @@ from stagecheck.errors import (
     KubeApiError,
     Planned,
     SpecificationError,
+    StagecheckError,
     UnknownKind,
 )
 from stagecheck.kube.client import JsonObject, Kube
@@ -504,11 +505,17 @@ def model_answers(endpoint: Endpoint, model: str, question: str, expected: str |
         answer_contains(answer, expected, f"model {model} at {endpoint.url}")
 
 
-def stage_model_registered(stack: LlamaStack, target: Target, cluster: Cluster) -> str:
+def stage_model_registered(
+    stack: LlamaStack,
+    target: Target,
+    cluster: Cluster,
+    served: Callable[[], list[str]] | None = None,
+) -> str:
+    """``served``: what the model server lists, asked only to explain a failure."""
     model = stage_model(target)
     provider = target.vars.get("inference_provider")
     return stack.model_registered(
-        model, provider, lambda: why_model_missing(cluster, target, stack)
+        model, provider, lambda: why_model_missing(cluster, target, stack, served=served)
     )
 
 
@@ -531,9 +538,11 @@ def why_model_missing(
     target: Target,
     stack: LlamaStack | None = None,
     providers: Providers | None = None,
+    served: Callable[[], list[str]] | None = None,
 ) -> str | None:
     """What the cluster says about Llama Stack's inference provider, the model server its
-    server resource names, and its pods' mesh sidecar.
+    server resource names, the model it asks that server for (INFERENCE_MODEL against what
+    ``served`` lists), and its pods' mesh sidecar.
 
     Provider health comes from the server's own ``/v1/providers`` where it answers; the
     operator's ``status.distributionConfig.providers`` is only a copy of that reply, taken when
@@ -564,6 +573,8 @@ def why_model_missing(
                 f"its inference provider {provider_id} reports {said!r} "
                 f"({source}): Llama Stack cannot reach the model server"
             )
+    if served is not None:
+        reasons.extend(_asked_model_not_served(servers, served))
     try:
         found: list[tuple[JsonObject | None, str]] = [*servers] or [(None, "llama-stack")]
         for server, app in found:
@@ -584,6 +595,7 @@ SERVER_ENV = {
     "OGXServer": "spec.workload.overrides.env",
 }
 MODEL_URL = "VLLM_URL"
+MODEL_NAME = "INFERENCE_MODEL"  # rh-dev's run.yaml: model_id ${env.INFERENCE_MODEL}
 SLICE_OWNER = "kubernetes.io/service-name"  # the label an EndpointSlice names its Service by
 
 
@@ -620,6 +632,27 @@ def _given(server: JsonObject, name: str) -> GivenVariable | None:
         said = f"{kind} {ref.get('name')} key {ref.get('key')}" if ref else "a valueFrom"
         return GivenVariable(name, field, None, said)
     return None
+
+
+def _asked_model_not_served(
+    servers: list[tuple[JsonObject, str]], served: Callable[[], list[str]]
+) -> list[str]:
+    """A server resource whose INFERENCE_MODEL names a model the model server does not serve
+    (vLLM serves the name its --served-model-name gives; KServe's runtime sets the
+    InferenceService's name)."""
+    asked = [g for server, _ in servers if (g := _given(server, MODEL_NAME)) and g.value]
+    if not asked:
+        return []
+    try:
+        listed = served()
+    except StagecheckError:
+        return []  # the model server does not answer: its own causes say why
+    return [
+        f"Llama Stack asks the model server for {given.describe()} = {given.value!r}, but the "
+        f"model server serves {', '.join(listed) or 'no model'}: the names differ"
+        for given in asked
+        if given.value not in listed
+    ]
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,9 @@ WORLDS = Path(__file__).parent / "worlds"
 
 
 BUCKET = "kfp-artifacts"  # the DSPA's bucket in the stage-2 world
+# The model server and Llama Stack, started from their pods: up within their own start times
+# (60 s and 120 s as processes) plus Llama Stack's startup probe's 15 s initial delay.
+CONFIGURED_TIMEOUT_S = 240.0
 
 
 def data_plane(settings_root: Path, cache_dir: Path, plane: ControlPlane) -> DataPlane:
@@ -79,9 +82,10 @@ def start(
     data = chosen_data_plane(root, cache_dir, plane, engine)
     if type(running) is not type(data):
         running.stop()  # the other runtime's data plane: never both
-    # Llama Stack's process starts once its pod exists (after the world), as a real pod's does
+    # The model server and Llama Stack start once their pods exist, configured by them (the
+    # data-plane kubelet, standins/dataplane_kubelet.py), as a real pod's container does.
     deferred = not isinstance(data, ContainerDataPlane)
-    endpoints = data.start(fault.dataplane if fault else (), defer_llamastack=deferred)
+    endpoints = data.start(fault.dataplane if fault else (), defer_configured=deferred)
     # Only for the summary line: the LLSD's status reads the server itself (the stand-in).
     version = endpoints.get("llama_stack_version") or "(not answering)"
     keys = data.s3_credentials()
@@ -94,7 +98,7 @@ def start(
     }
     count = populate(plane, stage, fault, seen, root)
     if deferred:
-        endpoints = data.start_llamastack(tolerate_down=fault is not None)
+        endpoints = data.await_configured(CONFIGURED_TIMEOUT_S, tolerate_down=fault is not None)
         version = endpoints.get("llama_stack_version") or version
         StandIns(plane.state, root).await_settled()  # what reads Llama Stack sees it now
     kube = plane.connect()
@@ -138,8 +142,6 @@ def populate(
             count += apply_documents(kube, documents)
             if standins.pid() is not None:
                 standins.await_settled()
-        if fault is not None:
-            fault.after_apply(kube)
     finally:
         kube.close()
     return count

@@ -176,13 +176,13 @@ class ContainerDataPlane(DataPlane):
     # -- start ----------------------------------------------------------------------------
 
     def start(
-        self, faults: Iterable[str] = frozenset(), defer_llamastack: bool = False
+        self, faults: Iterable[str] = frozenset(), defer_configured: bool = False
     ) -> Endpoints:
         """Start every container, wait until each service answers on its published port,
         write ``endpoints.json`` and return its contents. A data plane already running with
         the same faults is left as it is. Under a fault, a Llama Stack that does not come up
         is recorded in ``down``; any other service that does not come up is an error.
-        Llama Stack's container is never deferred (``defer_llamastack`` is ignored)."""
+        Containers are never deferred (``defer_configured`` is ignored)."""
         wanted = checked_faults(faults)
         if self.engine is None:
             raise DataPlaneError("a container data plane starts only on a given Docker engine")

@@ -1,24 +1,25 @@
 """Fault variants of the sandbox: real failures reproduced, to see the stage turn red.
 
-A fault changes the world before it is applied (``change_world``), may write the status a
-broken component would report once it exists (``after_apply``), and may change how the data
-plane runs (``dataplane``: names the data plane understands).
+A fault changes the world before it is applied (``change_world``: what GitOps would have
+applied by mistake), or how the data plane's processes run (``dataplane``: names the data plane
+understands), or the values the world's files are rendered with (``values``). It never writes
+a status: every status a check reads comes from the stand-ins, the API server or kwok, by
+their rules, from what the fault changed.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stagecheck.errors import StagecheckError
-from stagecheck.kube.client import Kube
+from stagecheck.sandbox.backends import BY_ROLE
 
 Docs = list[dict[str, Any]]
-# Bound straight to the node kwok leaves alone (no scheduler, no kubelet): the sandbox writes
-# the pod's status, as a kubelet would.
-UNMANAGED = {"nodeName": "unmanaged-node", "tolerations": [{"operator": "Exists"}]}
+# A model URL whose host no Service of the world has: the predictor's name with a typo
+NOWHERE_URL = f"http://mistral-24b-predictor.{BY_ROLE['model'].namespace}.svc.cluster.local/v1"
+# A served model name other than the one Llama Stack asks for (INFERENCE_MODEL)
+OTHER_SERVED_NAME = "mistral-small-24b"
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,6 @@ class Fault:
     name: str
     description: str
     change_world: Callable[[Docs], Docs]
-    after_apply: Callable[[Kube], None] = lambda kube: None
     dataplane: frozenset[str] = frozenset()
     values: dict[str, str] = field(default_factory=dict)
 
@@ -54,52 +54,26 @@ def _mesh_as_the_seed_had_it(docs: Docs) -> Docs:
     smcp = _find(docs, "ServiceMeshControlPlane", "data-science-smcp")
     injection = ((smcp.get("spec") or {}).get("proxy") or {}).get("injection") or {}
     injection.pop("autoInject", None)
-    for doc in docs:  # a Deployment written into the world stands for the operator's
-        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "llama-stack":
-            doc["spec"]["template"]["metadata"].pop("annotations", None)
     return docs
 
 
-def _milvus_on_unmanaged_node(docs: Docs) -> Docs:
-    spec = _find(docs, "Deployment", "milvus-standalone")["spec"]["template"]["spec"]
-    spec.update(UNMANAGED)
+def _llama_stack_env(docs: Docs, name: str, value: str) -> Docs:
+    """The LlamaStackDistribution's ``containerSpec.env`` variable ``name`` set to ``value``."""
+    llsd = _find(docs, "LlamaStackDistribution", "llama-stack")
+    env = llsd["spec"]["server"]["containerSpec"]["env"]
+    for item in env:
+        if item["name"] == name:
+            item["value"] = value
     return docs
 
 
-def _milvus_crash_loops(kube: Kube) -> None:
-    """Write the status a kubelet reports for a Milvus that cannot start."""
-    path = "/api/v1/namespaces/private-ai-demo/pods"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pods = kube.get(path, {"labelSelector": "app=milvus"})["items"]
-        bound = [p for p in pods if p["spec"].get("nodeName")]
-        if bound:
-            break
-        time.sleep(0.2)
-    else:
-        raise StagecheckError("fault milvus-down: the Milvus pod was never scheduled")
-    for pod in bound:
-        status = {
-            "phase": "Running",
-            "conditions": [
-                {"type": "PodScheduled", "status": "True"},
-                {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-                 "message": "containers with unready status: [milvus]"},
-            ],
-            "containerStatuses": [
-                {
-                    "name": "milvus",
-                    "image": "milvusdb/milvus:v2.4.15",
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 6,
-                    "state": {"waiting": {"reason": "CrashLoopBackOff",
-                              "message": "back-off 5m0s restarting failed container=milvus"}},
-                    "lastState": {"terminated": {"exitCode": 134, "reason": "Error"}},
-                }
-            ],
-        }  # fmt: skip
-        kube.patch(f"{path}/{pod['metadata']['name']}/status", {"status": status})
+def _served_under_another_name(docs: Docs) -> Docs:
+    """The InferenceService's own vLLM arguments name another served model (appended after the
+    runtime's ``--served-model-name={{.Name}}``, the last one wins)."""
+    isvc = _find(docs, "InferenceService", "mistral-24b-quantized")
+    model = isvc["spec"]["predictor"]["model"]
+    model["args"] = [*(model.get("args") or []), f"--served-model-name={OTHER_SERVED_NAME}"]
+    return docs
 
 
 def _pipelines_access_not_granted(docs: Docs) -> Docs:
@@ -143,10 +117,28 @@ FAULTS = {
         ),
         Fault(
             name="milvus-down",
-            description="Milvus standalone crash-loops and its server does not answer",
-            change_world=_milvus_on_unmanaged_node,
-            after_apply=_milvus_crash_loops,
+            description=(
+                "Milvus's process exits as it starts (its storage cannot be opened), so its "
+                "pod crash-loops through the kubelet's back-off and its server does not answer"
+            ),
+            change_world=lambda docs: docs,
             dataplane=frozenset({"milvus-down"}),
+        ),
+        Fault(
+            name="vllm-url-nowhere",
+            description=(
+                "the LlamaStackDistribution's VLLM_URL names a Service that does not exist (a "
+                "typo in the predictor's name), so Llama Stack cannot reach the model"
+            ),
+            change_world=lambda docs: _llama_stack_env(docs, "VLLM_URL", NOWHERE_URL),
+        ),
+        Fault(
+            name="served-name-mismatch",
+            description=(
+                f"the InferenceService's vLLM arguments serve the model as {OTHER_SERVED_NAME}, "
+                "while Llama Stack asks for the InferenceService's name (INFERENCE_MODEL)"
+            ),
+            change_world=_served_under_another_name,
         ),
     )
 }

@@ -19,19 +19,12 @@ from urllib.parse import urlsplit
 
 from stagecheck.errors import EndpointError, PortForwardError
 from stagecheck.kube.client import Kube
+from stagecheck.sandbox.backends import BACKENDS
 from stagecheck.sandbox.world import apply_documents
 
 FORWARDS_FILE = "forwards.json"
 PODS_TIMEOUT_S = 30.0
 FORWARD_TIMEOUT_S = 10.0
-# endpoint role: (Service in the world, its port, the data-plane service behind it)
-BACKENDS = {
-    "milvus": ("milvus", 19530, "milvus"),
-    "model": ("mistral-24b-quantized-predictor", 80, "llm"),
-    "llama-stack": ("llama-stack-service", 8321, "llamastack"),
-    "pipelines": ("ds-pipeline-dspa", 8888, "kfp"),
-    "docling": ("docling-service", 5001, "docling"),
-}
 
 
 def forward_world(
@@ -46,7 +39,10 @@ def forward_world(
     specs: dict[str, str] = {}
     documents: list[dict[str, Any]] = []
     checks: list[tuple[str, int]] = []
-    for role, (service_name, port, backend) in BACKENDS.items():
+    for entry in BACKENDS:
+        if entry.namespace != namespace:
+            continue  # outside the world (the DSPA's external store): nothing to forward
+        role, service_name, port, backend = entry.role, entry.service, entry.port, entry.process
         url = urlsplit(services.get(backend, ""))
         specs[role] = f"port-forward:service/{service_name}:{port}{url.path.rstrip('/')}"
         service = kube.get_or_none(f"/api/v1/namespaces/{namespace}/services/{service_name}")

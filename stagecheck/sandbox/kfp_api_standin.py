@@ -13,6 +13,11 @@ proxy in front of the API server asks, by the data-science-pipelines-operator's 
   DataSciencePipelinesApplication ``<dspa>``, with the verb of the HTTP method (GET -> get)?
   (config/internal/apiserver/default/kube-rbac-proxy-config.yaml.tmpl)
 
+    200 {"status": "ok"}                 GET /apis/v1beta1/healthz, without a token: both proxies
+                                         exempt it (oauth-proxy --skip-auth-regex, kube-rbac-
+                                         proxy --ignore-paths), and the API server's own
+                                         readiness probe asks it (the data-plane kubelet runs
+                                         that probe against this process)
     401 Unauthorized                     no token, or a token the API server does not accept
     403 Forbidden                        a valid token whose user may not
     200 {"multi_user": false}            the healthz answer of a single-user KFP v2 server
@@ -40,6 +45,7 @@ from stagecheck.errors import StagecheckError
 from stagecheck.kube.client import Kube, connect
 
 HEALTHZ = "/apis/v2beta1/healthz"
+UNGUARDED_HEALTHZ = "/apis/v1beta1/healthz"  # exempt from the proxies' token check
 SERVER_NAME = "kfp-api-standin"
 OAUTH_PROXY, KUBE_RBAC_PROXY = "oauth-proxy", "kube-rbac-proxy"
 DSPA_GROUP = "datasciencepipelinesapplications.opendatahub.io"
@@ -118,6 +124,9 @@ def handler(guard: Guard) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
 
         def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            if self.path.split("?", 1)[0] == UNGUARDED_HEALTHZ:
+                self._send(200, {"status": "ok"})
+                return
             header = self.headers.get("Authorization", "")
             token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
             try:

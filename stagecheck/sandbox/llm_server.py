@@ -9,13 +9,18 @@ answers while a generation runs, and concurrent generations are batched, never c
 two workers (``pytest -n 2``) the stage's mesh probe lists the models while another scenario
 generates; on llama-cpp-python's defaults the probe waits out its timeout and a streamed answer
 can be cut. So here ``/v1/models`` answers from the settings, without the lock, and
-``interrupt_requests`` is off. It runs in the model's own environment, so it imports nothing
-from stagecheck.
+``interrupt_requests`` is off. And as vLLM does (vllm/entrypoints/openai/serving_engine.py
+``_check_model``), a request for a model it does not serve is refused with HTTP 404
+``{"object": "error", "message": "The model `X` does not exist.", "type": "NotFoundError",
+...}``, where llama-cpp-python would answer with its one model whatever the request names.
+It runs in the model's own environment, so it imports nothing from stagecheck.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -25,6 +30,58 @@ from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
 from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
 
 MODELS_PATH = "/v1/models"
+GENERATING = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def served_only(app: ASGI, served: set[str]) -> ASGI:
+    """Refuse a generation for a model not served, as vLLM does; pass the rest on untouched."""
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http" or scope.get("path") not in GENERATING:
+            await app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body"))
+        body = b"".join(chunks)
+        try:
+            asked = json.loads(body or b"{}").get("model")
+        except (ValueError, AttributeError):
+            asked = None
+        if asked is not None and asked not in served:
+            error = {
+                "object": "error",
+                "message": f"The model `{asked}` does not exist.",
+                "type": "NotFoundError",
+                "param": None,
+                "code": 404,
+            }
+            data = json.dumps(error).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": data})
+            return
+        sent = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return guarded
 
 
 def main() -> None:
@@ -53,7 +110,8 @@ def main() -> None:
     )
     app.router.routes.insert(0, app.router.routes.pop())
 
-    uvicorn.run(app, host=server.host, port=server.port)
+    served = {str(m.model_alias or m.model) for m in models}
+    uvicorn.run(served_only(app, served), host=server.host, port=server.port)
 
 
 if __name__ == "__main__":

@@ -134,14 +134,21 @@ def llama_stack_at_version(
 
 @sentence("Llama Stack has the stage model registered" + WITHIN)
 def llama_stack_model(
-    llama_stack: LlamaStack, target: Target, cluster: Cluster, within: float | None
+    llama_stack: LlamaStack,
+    target: Target,
+    cluster: Cluster,
+    endpoints: Endpoints,
+    within: float | None,
 ) -> None:
     from stagecheck.engine import dataplane
+
+    def served() -> list[str]:  # only to explain a failure
+        return dataplane.served_models(endpoints.resolve("model"))
 
     dataplane.within_budget(
         llama_stack.endpoint,
         within,
-        lambda: dataplane.stage_model_registered(llama_stack, target, cluster),
+        lambda: dataplane.stage_model_registered(llama_stack, target, cluster, served),
     )
 
 

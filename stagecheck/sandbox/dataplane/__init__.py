@@ -53,8 +53,6 @@ from stagecheck.sandbox.dataplane.records import (
 )
 from stagecheck.sandbox.dataplane.services import PLAN, PROBES, READY_TIMEOUT_S, SERVICES
 from stagecheck.sandbox.dataplane.services.docling import OFFLINE_OPTIONS as DOCLING_OFFLINE_OPTIONS
-from stagecheck.sandbox.dataplane.services.kfp import DSPA as KFP_DSPA
-from stagecheck.sandbox.dataplane.services.kfp import NAMESPACE as KFP_NAMESPACE
 from stagecheck.sandbox.dataplane.services.llamastack import settle_llamastack
 from stagecheck.sandbox.dataplane.services.s3 import ACCESS_KEY as S3_ACCESS_KEY
 from stagecheck.sandbox.dataplane.supervisor import LOG_TAIL_LINES, STOP_TIMEOUT_S
@@ -65,8 +63,6 @@ __all__ = [
     "EMBEDDING_DIMENSION",
     "EMBEDDING_MODEL",
     "FAULTS",
-    "KFP_DSPA",
-    "KFP_NAMESPACE",
     "LLM_MODEL",
     "LOG_TAIL_LINES",
     "MILVUS_PROVIDER",

@@ -1,5 +1,22 @@
-"""The Llama Stack run configuration over the data plane's services (one for both runtimes:
-the processes give it loopback URLs, the containers the services' names on their network)."""
+"""The Llama Stack run configuration: the rh-dev distribution's rules for its environment, in
+the schema of the Llama Stack server the sandbox runs (one for both runtimes).
+
+The rh-dev distribution RHOAI 2.25 runs (opendatahub-io/llama-stack-distribution rhoai-v2.25,
+distribution/run.yaml) is configured by its container's environment, which the server itself
+substitutes (``${env.X:=default}``, ``${env.X:+value}``, ``${env.X}`` required: llama-stack
+core/stack.py ``replace_env_vars``). The same expressions are written here and the server
+applies them to the variables the pod gives it:
+
+    VLLM_URL         the vLLM provider's URL (default http://localhost:8000/v1)
+    VLLM_API_TOKEN   its token (default fake); VLLM_MAX_TOKENS (4096); VLLM_TLS_VERIFY (true)
+    INFERENCE_MODEL  the model registered on vllm-inference: required, no default
+    MILVUS_ENDPOINT  turns on the remote Milvus provider milvus-remote (its uri); MILVUS_TOKEN
+
+Knowingly different: the embedding model is the sandbox's (all-MiniLM-L6-v2 on its own
+OpenAI-style server; rh-dev runs granite-embedding-125m inline); no inline Milvus, eval,
+safety, telemetry or other conditional providers; the stores live under the data folder given
+here, not /opt/app-root/src/.llama/distributions/rh.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +28,30 @@ from stagecheck.sandbox.dataplane.models import (
     EMBEDDING_DIMENSION,
     EMBEDDING_MODEL,
     EMBEDDINGS_PROVIDER,
-    LLM_MODEL,
     MILVUS_PROVIDER,
     VLLM_PROVIDER,
 )
 
+# The variables rh-dev reads, with what the sandbox's wiring gives each (wiring_environment)
+VLLM_URL, INFERENCE_MODEL, MILVUS_ENDPOINT = "VLLM_URL", "INFERENCE_MODEL", "MILVUS_ENDPOINT"
+EMBEDDINGS_URL = "STAGECHECK_EMBEDDINGS_URL"  # the sandbox's own embeddings server
 
-def llamastack_config(data_dir: Path, port: int, wiring: Mapping[str, str]) -> dict[str, Any]:
-    """A Llama Stack 0.7 run configuration over the local services, loopback only."""
+
+def wiring_environment(wiring: Mapping[str, str], model: str) -> dict[str, str]:
+    """The variables that configure Llama Stack with ``wiring`` (provider id -> URL) and the
+    model ``model``: what a pod spec that is not the world's gives it (a data plane alone, a
+    container)."""
+    return {
+        VLLM_URL: wiring[VLLM_PROVIDER],
+        INFERENCE_MODEL: model,
+        MILVUS_ENDPOINT: wiring[MILVUS_PROVIDER],
+        EMBEDDINGS_URL: wiring[EMBEDDINGS_PROVIDER],
+    }
+
+
+def llamastack_config(data_dir: Path, port: int) -> dict[str, Any]:
+    """A Llama Stack 0.7 run configuration by rh-dev's rules (loopback only); its URLs and the
+    model come from the process's environment."""
     kv = {"backend": "kv_default"}
     sql = {"backend": "sql_default"}
     return {
@@ -31,24 +64,25 @@ def llamastack_config(data_dir: Path, port: int, wiring: Mapping[str, str]) -> d
                     "provider_id": VLLM_PROVIDER,
                     "provider_type": "remote::vllm",
                     "config": {
-                        "base_url": wiring[VLLM_PROVIDER],
-                        "api_token": "unused",
-                        "max_tokens": 1024,
+                        "base_url": "${env.VLLM_URL:=http://localhost:8000/v1}",
+                        "api_token": "${env.VLLM_API_TOKEN:=fake}",
+                        "max_tokens": "${env.VLLM_MAX_TOKENS:=4096}",
+                        "tls_verify": "${env.VLLM_TLS_VERIFY:=true}",
                     },
                 },
                 {
                     "provider_id": EMBEDDINGS_PROVIDER,
                     "provider_type": "remote::openai",
-                    "config": {"base_url": wiring[EMBEDDINGS_PROVIDER], "api_key": "unused"},
+                    "config": {"base_url": f"${{env.{EMBEDDINGS_URL}}}", "api_key": "unused"},
                 },
             ],
             "vector_io": [
                 {
-                    "provider_id": MILVUS_PROVIDER,
+                    "provider_id": f"${{env.MILVUS_ENDPOINT:+{MILVUS_PROVIDER}}}",
                     "provider_type": "remote::milvus",
                     "config": {
-                        "uri": wiring[MILVUS_PROVIDER],
-                        "token": "",
+                        "uri": "${env.MILVUS_ENDPOINT:=}",
+                        "token": "${env.MILVUS_TOKEN:=}",
                         "persistence": {**kv, "namespace": "vector_io::milvus_remote"},
                     },
                 }
@@ -95,9 +129,8 @@ def llamastack_config(data_dir: Path, port: int, wiring: Mapping[str, str]) -> d
         "registered_resources": {
             "models": [
                 {
-                    "model_id": LLM_MODEL,
+                    "model_id": "${env.INFERENCE_MODEL}",
                     "provider_id": VLLM_PROVIDER,
-                    "provider_model_id": LLM_MODEL,
                     "model_type": "llm",
                 },
                 {
@@ -111,7 +144,7 @@ def llamastack_config(data_dir: Path, port: int, wiring: Mapping[str, str]) -> d
         },
         "server": {"host": "127.0.0.1", "port": port},
         "vector_stores": {
-            "default_provider_id": MILVUS_PROVIDER,
+            "default_provider_id": f"${{env.MILVUS_ENDPOINT:+{MILVUS_PROVIDER}}}",
             "default_embedding_model": {
                 "provider_id": EMBEDDINGS_PROVIDER,
                 "model_id": EMBEDDING_MODEL,

@@ -7,8 +7,14 @@ from typing import TypedDict
 LLM_MODEL = "smollm2-135m"  # the name the LLM server serves, as vLLM's --served-model-name
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_DIMENSION = 384
-# Llama Stack's provider ids for the three upstreams.
-VLLM_PROVIDER, EMBEDDINGS_PROVIDER, MILVUS_PROVIDER = "vllm", "embeddings", "milvus"
+# Llama Stack's provider ids for the three upstreams: the rh-dev distribution's for vLLM and
+# the remote Milvus (opendatahub-io/llama-stack-distribution rhoai-v2.25 distribution/run.yaml);
+# the embeddings provider is the sandbox's own (rh-dev runs sentence-transformers inline).
+VLLM_PROVIDER, EMBEDDINGS_PROVIDER, MILVUS_PROVIDER = (
+    "vllm-inference",
+    "embeddings",
+    "milvus-remote",
+)
 
 
 class Models(TypedDict):

@@ -6,6 +6,8 @@ recipe lives in ``services/<name>.py``; this module only says how recipes are pu
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +58,7 @@ class ProcessContext:
     urls: Mapping[str, str]
     wiring: Mapping[str, str]  # Llama Stack's provider id -> the URL it is given
     s3_keys: Mapping[str, str]  # the artifact store's one identity
+    faults: Sequence[str] = ()
 
     def fresh_dir(self, *parts: str) -> Path:
         """An empty directory under the state directory (what a previous start left is gone)."""
@@ -63,6 +66,31 @@ class ProcessContext:
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         return path
+
+
+@dataclass(frozen=True)
+class PodConfig:
+    """What a pod of the world gives the process that answers for it, resolved as the kubelet
+    resolves it: the main container's variables (``valueFrom`` read from their Secret or
+    ConfigMap), its command and arguments, and where each of its volumes is mounted."""
+
+    pod: str  # namespace/name
+    env: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    # mount path -> (what the volume is, read-only): "emptyDir", "persistentVolumeClaim",
+    # "configMap:<name>", "secret:<name>"
+    mounts: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
+    # files the container sees from ConfigMap/Secret volumes: mount path/key -> content
+    files: Mapping[str, str] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Equal for pods that would start the same process."""
+        body = json.dumps(
+            [dict(self.env), self.command, self.args, dict(self.mounts), dict(self.files)],
+            sort_keys=True,
+        )
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,11 @@ class Service:
     after: tuple[str, ...] = ()  # services that must answer before it starts
     container: Callable[[ContainerContext], ContainerSpec] | None = None
     container_ready_timeout_s: float = 0.0  # longer: a first start downloads the models
+    # Configured by its pod, as the real server is by its container's spec: the process is
+    # started (and started again when the pod changes) by the data-plane kubelet from the pod
+    # it answers for. ``process`` is then the recipe for ``default_pod``.
+    from_pod: Callable[[ProcessContext, PodConfig], ProcessSpec] | None = None
+    default_pod: PodConfig | None = None
 
 
 def checked_faults(faults: Iterable[str]) -> list[str]:
@@ -97,9 +130,11 @@ def checked_faults(faults: Iterable[str]) -> list[str]:
 
 
 def kept_down(faults: Collection[str]) -> dict[str, str]:
-    """Services a fault keeps from starting, and why (``milvus-down``: Milvus; Llama Stack
-    still points at its port)."""
-    return {"milvus": "not started (fault milvus-down)"} if "milvus-down" in faults else {}
+    """Services a fault keeps from serving, and why; they are started, never waited for
+    (``milvus-down``: Milvus's process exits as it starts; Llama Stack still points at it)."""
+    if "milvus-down" in faults:
+        return {"milvus": "its process exits as it starts (fault milvus-down)"}
+    return {}
 
 
 Step = tuple[Literal["launch", "await"], str]

@@ -29,6 +29,12 @@ def lists_model(base_url: str, model: str) -> bool:
     return isinstance(listed, dict) and model in {m.get("id") for m in listed.get("data", [])}
 
 
+def lists_a_model(base_url: str) -> bool:
+    """An OpenAI-style server lists a model (whatever name it was given)."""
+    listed = get_json(f"{base_url}/models")
+    return isinstance(listed, dict) and bool(listed.get("data"))
+
+
 def stack_healthy(base_url: str) -> bool:
     health = get_json(f"{base_url}/v1/health")
     return isinstance(health, dict) and health.get("status") == "OK"

@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
@@ -18,6 +19,7 @@ from stagecheck.sandbox.controlplane import free_ports
 from stagecheck.sandbox.dataplane.models import Models
 from stagecheck.sandbox.dataplane.plan import (
     LOOPBACK_ENV,
+    PodConfig,
     ProcessContext,
     checked_faults,
     kept_down,
@@ -70,18 +72,20 @@ class DataPlane:
     # -- start ----------------------------------------------------------------------------
 
     def start(
-        self, faults: Iterable[str] = frozenset(), defer_llamastack: bool = False
+        self, faults: Iterable[str] = frozenset(), defer_configured: bool = False
     ) -> Endpoints:
         """Start every service on free loopback ports, wait until each answers, write
         ``endpoints.json`` and return its contents. A data plane already running with the same
         faults is left as it is; one whose services died or stopped answering gets those
         restarted (``heal``), or is started anew when that fails.
 
-        ``milvus-down``: Milvus is not started (Llama Stack still points at its port).
+        ``milvus-down``: Milvus's process exits as it starts (its data folder cannot be made).
         ``llm-unreachable``: Llama Stack's vLLM URL is a closed loopback port.
         Under a fault, a Llama Stack that does not come up is recorded in ``down`` instead of
-        raising; any other service that does not come up is an error. ``defer_llamastack``:
-        Llama Stack is prepared, and ``start_llamastack`` starts it once its pod exists."""
+        raising; any other service that does not come up is an error. ``defer_configured``:
+        the services a pod configures (the model server, Llama Stack) are prepared, not
+        started: the data-plane kubelet starts each from its pod once the pod exists
+        (``start_from_pod``), and ``await_configured`` waits for them."""
         wanted = checked_faults(faults)
         current = self.endpoints()
         if current is not None and current["faults"] == wanted and self.supervisor.records():
@@ -95,17 +99,16 @@ class DataPlane:
         self.stop()
         environments = self.prepare()
         try:
-            return self._start(environments, wanted, defer_llamastack)
+            return self._start(environments, wanted, defer_configured)
         except BaseException:
             self.stop()  # a failed or interrupted start leaves nothing running
             raise
 
     def _start(
-        self, envs: Mapping[str, Environment], faults: list[str], defer_llamastack: bool = False
+        self, envs: Mapping[str, Environment], faults: list[str], defer_configured: bool = False
     ) -> Endpoints:
         self.logs.mkdir(parents=True, exist_ok=True)
         down = kept_down(faults)
-        services = [s for s in PLAN if s.name not in down]
         allocated = iter(free_ports(sum(s.ports for s in PLAN) + 1))
         ports = {s.name: [next(allocated) for _ in range(s.ports)] for s in PLAN}
         closed = f"http://127.0.0.1:{next(allocated)}/v1"  # nothing listens there
@@ -113,24 +116,24 @@ class DataPlane:
         keys = {"access_key": s3.ACCESS_KEY, "secret_key": secrets.token_urlsafe(24)}
         self.s3_credentials_file.touch(mode=0o600)
         self.s3_credentials_file.write_text(json.dumps(keys))
-        gate = llamastack.mesh_gate(self.state.parent)
-        wiring = llamastack.wiring(urls, faults, closed, gate)
-        context = ProcessContext(self.state, self.root, envs, ports, urls, wiring, keys)
+        wiring = llamastack.wiring(urls, faults, closed)
+        context = ProcessContext(self.state, self.root, envs, ports, urls, wiring, keys, faults)
+        self._write_context(context)
+        deferred = {s.name for s in PLAN if defer_configured and s.from_pod is not None}
         settled: tuple[str | None, Models, str | None] | None = None
-        for step, name in schedule(services):
+        for step, name in schedule(PLAN):
             service = BY_NAME[name]
-            if defer_llamastack and name == llamastack.NAME:
-                if step == "launch":  # started by start_llamastack, once its pod exists
-                    spec = service.process(context)
-                    launch = {"url": urls[name], "argv": spec.argv, "env": spec.env}
-                    self.llamastack_launch.write_text(json.dumps(launch))
-                settled = (None, llamastack.planned_models(), None)
+            if name in deferred:
+                if name == llamastack.NAME:
+                    settled = (None, llamastack.planned_models(), None)
             elif step == "launch":
                 spec = service.process(context)
                 leftovers = s3.leftovers(ports[name]) if name == s3.NAME else []
                 self.supervisor.launch(
                     name, urls[name], spec.argv, {**LOOPBACK_ENV, **spec.env}, leftovers
                 )
+            elif name in down:
+                continue  # a fault's casualty: it is not waited for
             elif name == llamastack.NAME:
                 settled = llamastack.settle_llamastack(
                     urls[name],
@@ -140,7 +143,8 @@ class DataPlane:
                 )
             else:
                 self._await(name)
-        assert settled is not None  # Llama Stack is always in the plan
+        if settled is None:  # Llama Stack was a fault's casualty
+            settled = (None, llamastack.planned_models(), down.get(llamastack.NAME))
         version, models, why = settled
         if why:
             down["llamastack"] = why
@@ -156,36 +160,108 @@ class DataPlane:
         self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
 
-    @property
-    def llamastack_launch(self) -> Path:
-        return self.state / "llamastack-launch.json"
+    # -- services a pod configures --------------------------------------------------------
 
-    def start_llamastack(self, tolerate_down: bool) -> Endpoints:
-        """Llama Stack as ``start(defer_llamastack=True)`` prepared it: a real pod's process
-        starts once the operator made its pod, and calls through its sidecar from then on.
-        ``tolerate_down``: one that does not come up or list its models is recorded in
-        ``down`` instead of raising."""
+    @property
+    def context_file(self) -> Path:
+        return self.state / "context.json"
+
+    def _write_context(self, ctx: ProcessContext) -> None:
+        record = {
+            "root": str(ctx.root),
+            "envs": {n: {"path": str(e.path), "facts": dict(e.facts)} for n, e in ctx.envs.items()},
+            "ports": dict(ctx.ports),
+            "urls": dict(ctx.urls),
+            "wiring": dict(ctx.wiring),
+            "faults": list(ctx.faults),
+        }
+        self.context_file.write_text(json.dumps(record, indent=2) + "\n")
+
+    def context(self) -> ProcessContext | None:
+        """What ``start`` gave the recipes, for starting a service again from its pod (None
+        when the data plane was not started)."""
+        try:
+            record = json.loads(self.context_file.read_text())
+            keys = self.s3_credentials()
+        except (OSError, ValueError):
+            return None
+        envs = {
+            name: Environment(name, Path(e["path"]), e["facts"])
+            for name, e in record["envs"].items()
+        }
+        return ProcessContext(
+            self.state, Path(record["root"]), envs, record["ports"], record["urls"],
+            record["wiring"], keys, tuple(record.get("faults") or ()),
+        )  # fmt: skip
+
+    def start_from_pod(self, name: str, pod: PodConfig, why: str) -> bool:
+        """Start (or start again) the service a pod configures, as that pod's container would
+        run: False when it already runs as this pod configures it."""
+        service, ctx = BY_NAME[name], self.context()
+        if service.from_pod is None or ctx is None:
+            return False
+        record = self.supervisor.records().get(name)
+        fingerprint = pod.fingerprint()
+        if (
+            record is not None
+            and record.get("pod") == fingerprint
+            and self.supervisor.members(record)
+        ):
+            return False
+        spec = service.from_pod(ctx, pod)
+        env = {**LOOPBACK_ENV, **spec.env}
+        if record is None:
+            self.supervisor.launch(name, ctx.urls[name], spec.argv, env)
+        else:
+            self.supervisor.relaunch(name, spec.argv, env, why)
+        self.supervisor.annotate(name, pod=fingerprint, pod_name=pod.pod)
+        return True
+
+    def await_configured(self, timeout_s: float, tolerate_down: bool) -> Endpoints:
+        """Wait until the services a pod configures run and answer (the data-plane kubelet
+        starts them once their pods exist), then record what Llama Stack lists.
+        ``tolerate_down``: one that does not come up is recorded in ``down`` instead of
+        raising (a fault's casualty)."""
         endpoints = self.endpoints()
-        if endpoints is None or not self.llamastack_launch.is_file():
-            raise DataPlaneError("no deferred Llama Stack to start: start the data plane first")
-        record = self.supervisor.records().get(llamastack.NAME)
-        if record is not None and self.supervisor.members(record):
-            return endpoints
-        launch = json.loads(self.llamastack_launch.read_text())
-        self.supervisor.launch(
-            llamastack.NAME, launch["url"], launch["argv"], {**LOOPBACK_ENV, **launch["env"]}
-        )
-        version, models, why = llamastack.settle_llamastack(
-            launch["url"],
-            ["tolerated"] if tolerate_down else [],
-            lambda: self._await(llamastack.NAME),
-            f"; log: {self.supervisor.log(llamastack.NAME)}",
-        )
-        endpoints["llama_stack_version"], endpoints["models"] = version, models
-        if why:
-            endpoints["down"] = {**endpoints["down"], llamastack.NAME: why}
+        if endpoints is None:
+            raise DataPlaneError("the data plane is not started: start it first")
+        configured = [s for s in PLAN if s.from_pod is not None]
+        deadline = time.monotonic() + timeout_s
+        down = dict(endpoints["down"])
+        for service in configured:
+            url = endpoints["services"][service.name]
+            while not (service.name in self.supervisor.records() and service.probe(url)):
+                code = self.supervisor.exit_code(service.name)
+                if time.monotonic() > deadline or code is not None:
+                    why = self._not_up(service.name, timeout_s, code)
+                    if not tolerate_down:
+                        raise DataPlaneError(why)
+                    down[service.name] = why.split("\n", 1)[0]
+                    break
+                time.sleep(0.25)
+        if llamastack.NAME not in down:
+            version, models, unsettled = llamastack.settle_llamastack(
+                endpoints["services"][llamastack.NAME],
+                ["tolerated"] if tolerate_down else [],
+                lambda: None,
+                f"; log: {self.supervisor.log(llamastack.NAME)}",
+            )
+            endpoints["llama_stack_version"], endpoints["models"] = version, models
+            if unsettled:
+                down[llamastack.NAME] = unsettled
+        endpoints["down"] = down
         self.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
         return endpoints
+
+    def _not_up(self, name: str, timeout_s: float, code: int | None = None) -> str:
+        if code is not None:
+            return str(self.supervisor.not_up(name, f"it exited (code {code})"))
+        if name not in self.supervisor.records():
+            return (
+                f"{name} was never started: no pod of the world configured it within "
+                f"{timeout_s:.0f}s (the data-plane kubelet starts it from its pod)"
+            )
+        return str(self.supervisor.not_up(name, f"it did not answer within {timeout_s:.0f}s"))
 
     def _await(self, name: str) -> None:
         service = BY_NAME[name]

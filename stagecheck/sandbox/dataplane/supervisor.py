@@ -3,7 +3,10 @@ recorded in ``processes.json`` (leader pid, its start time, URL, command and var
 another command can find it, stop exactly it, and restart it as it was started.
 
 Every process gets a TMPDIR of its own under <state>/tmp/<service>, and its log is
-<state>/logs/<service>.log. Process facts come from Linux /proc.
+<state>/logs/<service>.log. Each runs under ``exitcode.py``, which records how it ended in
+<state>/exits/<service> (as a container runtime records a container's exit code), so a reader
+in another process (the data-plane kubelet) can say how it ended. Process facts come from
+Linux /proc.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -24,6 +28,7 @@ from stagecheck.sandbox.dataplane.records import DataPlaneError
 
 STOP_TIMEOUT_S = 5.0
 LOG_TAIL_LINES = 30
+EXIT_RECORDER = Path(__file__).with_name("exitcode.py")
 # Variables of the calling interpreter that would make another environment import wrong code.
 FOREIGN_PYTHON_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
@@ -38,6 +43,7 @@ class Supervisor:
         self.logs = state_dir / "logs"
         self.temp = state_dir / "tmp"
         self.processes_file = state_dir / "processes.json"
+        self.exits = state_dir / "exits"
         self._children: dict[int, subprocess.Popen[bytes]] = {}  # ours, to reap
 
     # -- start ----------------------------------------------------------------------------
@@ -55,6 +61,8 @@ class Supervisor:
         group) and record it. ``leftovers``: files it leaves outside the state directory
         whatever it is told, removed when it stops."""
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.exits.mkdir(parents=True, exist_ok=True)
+        (self.exits / name).unlink(missing_ok=True)
         temp = self.temp / name
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir(parents=True)
@@ -62,7 +70,7 @@ class Supervisor:
         env.update(PYTHONUNBUFFERED="1", TMPDIR=str(temp), **extra_env)
         with self.log(name).open("wb" if fresh_log else "ab") as log:
             process = subprocess.Popen(
-                argv,
+                [sys.executable, "-I", str(EXIT_RECORDER), str(self.exits / name), "--", *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -114,6 +122,28 @@ class Supervisor:
         with self.log(name).open("ab") as log:
             log.write(f"\n--- restarted by the supervisor at {time.ctime()} ---\n".encode())
         self.launch(name, record["url"], record["argv"], record["env"], record["leftovers"], False)
+
+    def relaunch(self, name: str, argv: list[str], extra_env: Mapping[str, str], why: str) -> None:
+        """Stop the service's group and start it with another command or variables, on the
+        same URL (a container started anew from a changed pod spec). Its log goes on."""
+        record = self.records()[name]
+        self.stop_group(record)
+        with self.log(name).open("ab") as log:
+            log.write(f"\n--- started again at {time.ctime()}: {why} ---\n".encode())
+        self.launch(name, record["url"], argv, extra_env, record["leftovers"], False)
+
+    def annotate(self, name: str, **fields: str) -> None:
+        """Add facts to the service's record (the pod that configured it)."""
+        records = self.records()
+        records[name].update(fields)
+        self._write(records)
+
+    def exit_code(self, name: str) -> int | None:
+        """How the service's last process ended (None: it runs, or nothing recorded it)."""
+        try:
+            return int((self.exits / name).read_text())
+        except (OSError, ValueError):
+            return None
 
     # -- stop -----------------------------------------------------------------------------
 

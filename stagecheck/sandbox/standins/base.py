@@ -129,9 +129,12 @@ class Controller(Protocol):
 
 
 class Reconciler:
-    """A base for controllers that serve nothing."""
+    """A base for controllers that serve nothing. ``problem``: why it cannot do its work, as
+    long as that lasts (the runner records it as the controller's failure, so the sandbox's
+    status names it)."""
 
     name = "standin"
+    problem: str | None = None
 
     def reconcile(self, ctx: Context) -> None:
         raise NotImplementedError

@@ -36,8 +36,9 @@ The Knative side, as this stand-in plays it (no Knative runs in the sandbox): th
 ready when its Deployment is Available, a pod is Ready, and the model server answers: the
 queue-proxy's readiness probe of the user container, which kwok cannot run, is made here as a
 GET of the predictor's in-cluster URL + ``/v1/models`` (reached through
-``Context.in_cluster_url``), which must list at least one model (any model: the name the
-server serves is its own ``--served-model-name``, not the ISVC's). A kserve-container that
+``Context.in_cluster_url``), which must list at least one model (any model, as the real probe
+asks only that vLLM answers: the name it serves comes from its ``--served-model-name``, which
+the data-plane kubelet gives the model server from this pod's arguments). A kserve-container that
 crash-loops or exits with Error, or a Deployment past its progress deadline, fails the
 Revision (ConfigurationsReady False/RevisionFailed, RoutesReady False/RevisionMissing);
 otherwise it is still deploying (both Unknown). ``latestReadyRevisionName`` once set stays set,
@@ -54,8 +55,11 @@ Where it knowingly differs:
   so the sandbox's port-forwards reach the model process behind them.
 - Knative's reasons and messages while deploying are ours in wording ("Deploying"); the
   RevisionMissing messages follow Knative's from memory (not verified in its source).
-- The ServingRuntime is not resolved (no ServingRuntime CRD here): ``vllm-runtime``'s image is
-  RHOAI 2.25's vLLM image; no storage-initializer or modelcar (``oci://`` storage) container.
+- The ServingRuntime is not resolved (no ServingRuntime CRD here): ``vllm-runtime``'s image and
+  arguments are RHOAI 2.25's vLLM template's (``--served-model-name={{.Name}}``, so the model
+  is served under the InferenceService's name; the ISVC's own ``args`` follow and a later
+  ``--served-model-name`` wins, as in vLLM's argument parser); no storage-initializer or
+  modelcar (``oci://`` storage) container.
 - Of Knative's revision annotations only ``serving.knative.dev/progress-deadline`` is read (the
   Deployment's ``progressDeadlineSeconds``, default 600 s); no autoscaling (one replica, or
   ``minReplicas``).
@@ -91,6 +95,13 @@ DISALLOWED_ANNOTATIONS = (
     "kubectl.kubernetes.io/last-applied-configuration",
 )
 RUNTIME_IMAGES = {"vllm-runtime": "quay.io/modh/vllm:rhoai-2.25"}
+# The ServingRuntime's container arguments: RHOAI 2.25's vLLM templates (odh-model-controller
+# config/runtimes/vllm-cuda-template.yaml, vllm-cpu-template.yaml); ``{{.Name}}`` is the
+# InferenceService's name (kserve utils.go ``ReplacePlaceholders``), the ISVC's own arguments
+# are appended after them.
+RUNTIME_ARGS = {
+    "vllm-runtime": ("--port=8080", "--model=/mnt/models", "--served-model-name={{.Name}}"),
+}
 QUEUE_PROXY_IMAGE = "registry.redhat.io/openshift-serverless-1/serving-queue-rhel8:1.35"
 USER_PORT = 8080
 CALL_TIMEOUT_S = 5.0
@@ -226,10 +237,15 @@ def predictor_deployment(isvc: JsonObject) -> JsonObject:
         "image": image,
         "ports": [{"name": "user-port", "containerPort": USER_PORT, "protocol": "TCP"}],
     }
-    for key in ("args", "command", "env", "resources"):
+    for key in ("command", "env", "resources"):
         value = custom.get(key) or model.get(key)
         if value:
             user[key] = value
+    runtime = RUNTIME_ARGS.get(model.get("runtime") or "vllm-runtime", ())
+    args = [a.replace("{{.Name}}", meta["name"]) for a in runtime]
+    args += [str(a) for a in custom.get("args") or model.get("args") or []]
+    if args:
+        user["args"] = args
     queue = {
         "name": "queue-proxy",
         "image": QUEUE_PROXY_IMAGE,

@@ -2,6 +2,16 @@
 
 Sources: maistra/istio-operator@maistra-2.5 (8143614), abbreviated MO below.
 
+Who owns ``data-science-smcp``: RHOAI's DSCInitialization creates it from
+opendatahub-io/opendatahub-operator's ``create-smcp.tmpl.yaml`` (the same file in RHOAI 2.25 and
+ODH v2.35.0), which carries ``opendatahub.io/managed: "false"`` and no ``spec.proxy.injection``:
+the operator creates the control plane only when it is missing, never patches it afterwards and
+sets no owner reference. So ``autoInject`` starts at Maistra's default (false) and a user's
+``autoInject: true`` is kept, never reverted. With it, every pod created in a member namespace
+that does not opt out (``sidecar.istio.io/inject: "false"``) is injected: the stage's Milvus,
+Docling, pipelines and MariaDB too, so under STRICT mTLS a caller from outside the mesh (a
+nightly Job without a sidecar) reaches none of them. The healthy world is built on that.
+
 ``ServiceMeshControlPlaneStandin`` (maistra.io/v2 ServiceMeshControlPlane, revision = its name,
 MO pkg/controller/versions/strategy_v2_5.go):
 - Renders the injector part of istio-discovery (MO resources/helm/v2.5/istio-control/

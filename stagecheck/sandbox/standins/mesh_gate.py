@@ -19,7 +19,15 @@ Stack's data-plane process behind the pods ``app=llama-stack``). A request to
 ``http://<service>.<ns>.svc...`` is resolved to the data-plane process answering for that
 Service (``Context.service_url``, what cluster DNS and the Service would do); loopback and
 other hosts are forwarded as they are. A refused call is answered with a TCP reset (curl: exit
-56), as a STRICT sidecar resets a plaintext connection.
+56), as a STRICT sidecar resets a plaintext connection. A cluster name no Service of the world
+has does not resolve: the gate answers 502 at once, saying so (as the caller's own DNS lookup
+would fail, before any connection).
+
+Answers are marked as Envoy marks them, so a reader can tell who answered: what the gate
+answers itself (a request it cannot proxy) carries ``server: istio-envoy`` and no
+``x-envoy-upstream-service-time``, as an Envoy local reply does; an answer it forwards from a
+cluster Service carries ``x-envoy-upstream-service-time`` (the milliseconds the upstream took),
+which Envoy's router adds only to answers that came from an upstream.
 
 Knowingly different: no TLS, certificates or AuthorizationPolicies; ``https`` (CONNECT) is not
 proxied; the caller's sidecar is judged by its pod spec (container ``istio-proxy``), not by a
@@ -34,6 +42,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +54,7 @@ from stagecheck.sandbox.standins.base import Context, Reconciler
 SIDECAR = "istio-proxy"
 GATES_FILE = Path("standins") / "mesh-gate.json"
 READ_TIMEOUT_S = 30.0
+UNRESOLVED = ("", -1)  # a route: the name does not resolve
 MAX_HEADER_BYTES = 65536
 
 
@@ -67,6 +77,7 @@ class MeshTable:
     backends: dict[str, str] = field(default_factory=dict)  # "svc.ns" or "svc" -> base URL
     strict: set[str] = field(default_factory=set)  # "svc.ns" behind a sidecar in a STRICT mesh
     workload_sidecar: dict[str, bool] = field(default_factory=dict)  # Workload.key -> sidecar
+    services: set[str] = field(default_factory=set)  # "svc.ns" of every Service of the world
 
 
 class _Listener(socketserver.ThreadingTCPServer):
@@ -97,16 +108,19 @@ class _Handler(socketserver.BaseRequestHandler):
         line, _, rest = head.partition(b"\r\n")
         parts = line.decode("latin-1").split(" ")
         if len(parts) != 3 or parts[0] == "CONNECT":
-            _answer(client, 405, "the sandbox's mesh gate proxies plain http only")
+            _answer(client, 405, "the sandbox's mesh gate proxies plain http only", envoy=True)
             return
         method, target, version = parts
         url = urlsplit(target)
         if not url.hostname:
-            _answer(client, 400, "a proxy request needs an absolute URL")
+            _answer(client, 400, "a proxy request needs an absolute URL", envoy=True)
             return
         decision = self.server.gate.route(url.hostname, self.server.has_sidecar())
         if decision is None:
             _reset(client)
+            return
+        if decision == UNRESOLVED:
+            _answer(client, 502, f"dial tcp: lookup {url.hostname}: no such host")
             return
         host, port = decision if decision[1] else (url.hostname, url.port or 80)
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
@@ -124,8 +138,9 @@ class _Handler(socketserver.BaseRequestHandler):
             _answer(client, 502, f"the mesh gate cannot reach {url.hostname}: {error}")
             return
         with upstream:
+            started = time.monotonic()
             upstream.sendall(request + early)
-            _pipe(client, upstream)
+            _pipe(client, upstream, started if ".svc" in url.hostname else None)
 
 
 class MeshGateStandin(Reconciler):
@@ -166,7 +181,8 @@ class MeshGateStandin(Reconciler):
 
     def route(self, host: str, caller_has_sidecar: bool) -> tuple[str, int] | None:
         """Where a call to ``host`` goes: (host, port) of the process answering, ("", 0) to go
-        to the host as named, or None when the mesh resets it."""
+        to the host as named, ``UNRESOLVED`` for a cluster name no Service has, or None when
+        the mesh resets it."""
         with self._lock:
             table = self._table
         if ".svc" not in host:
@@ -176,8 +192,10 @@ class MeshGateStandin(Reconciler):
         if service in table.strict and not caller_has_sidecar:
             return None
         base = table.backends.get(service) or table.backends.get(labels[0])
+        if base is None and service in table.services:
+            return None  # a Service, but no process answers for it here: the call fails
         if base is None:
-            return ("", 0)  # nothing stands behind it: the name does not resolve
+            return UNRESOLVED  # no Service of the world has that name: it does not resolve
         root = urlsplit(base)
         return (root.hostname or "127.0.0.1", root.port or 80)
 
@@ -209,6 +227,9 @@ class MeshGateStandin(Reconciler):
 
     def reconcile(self, ctx: Context) -> None:
         table = MeshTable()
+        table.services = {
+            f"{s['metadata']['name']}.{s['metadata']['namespace']}" for s in ctx.items("Service")
+        }
         for name in ctx.backends:
             if base := ctx.service_url(name):
                 table.backends[name] = base
@@ -289,8 +310,9 @@ def _read_head(client: socket.socket) -> tuple[bytes, bytes] | None:
     return head, early
 
 
-def _pipe(client: socket.socket, upstream: socket.socket) -> None:
-    """Copy both ways until the upstream has answered and closed."""
+def _pipe(client: socket.socket, upstream: socket.socket, started: float | None) -> None:
+    """Copy both ways until the upstream has answered and closed. ``started``: mark the answer
+    as Envoy's router marks one from an upstream (``x-envoy-upstream-service-time``)."""
 
     def forward() -> None:
         try:
@@ -300,17 +322,26 @@ def _pipe(client: socket.socket, upstream: socket.socket) -> None:
             pass
 
     threading.Thread(target=forward, daemon=True).start()
+    first = started is not None
     try:
         while chunk := upstream.recv(65536):
+            if first and b"\r\n" in chunk and started is not None:
+                line, _, rest = chunk.partition(b"\r\n")
+                took = int((time.monotonic() - started) * 1000)
+                chunk = line + f"\r\nx-envoy-upstream-service-time: {took}\r\n".encode() + rest
+                first = False
             client.sendall(chunk)
     except OSError:
         pass
 
 
-def _answer(client: socket.socket, status: int, text: str) -> None:
+def _answer(client: socket.socket, status: int, text: str, envoy: bool = False) -> None:
+    """An answer of the gate's own: ``envoy``, a local reply of the mesh's proxy (so marked
+    as Envoy marks one); otherwise what the network says (a name that does not resolve)."""
     body = text.encode()
+    server = "server: istio-envoy\r\n" if envoy else ""
     client.sendall(
-        f"HTTP/1.1 {status} Mesh Gate\r\nContent-Type: text/plain\r\n"
+        f"HTTP/1.1 {status} Mesh Gate\r\n{server}Content-Type: text/plain\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
         + body
     )

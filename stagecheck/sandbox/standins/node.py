@@ -34,7 +34,10 @@ not pulled; curl is the host's), under bubblewrap: the root file system read-onl
 pod's own folder under the sandbox state writable, its own PID namespace, the host's loopback
 network. Its environment is its ``env`` values plus ``http_proxy`` pointing at the mesh gate
 listener bound to this pod (mesh_gate.py), which decides by the pod's ``istio-proxy``
-container. Knowingly different: no images, volumes, probes, resource limits or restarts;
+container. Without bubblewrap on this machine it runs nothing: each container waits with reason
+``CreateContainerError`` and a message naming the missing package (what a kubelet reports when
+its runtime cannot make the container), and the stand-ins' status names it.
+Knowingly different: no images, volumes, probes, resource limits or restarts;
 ``istio-proxy`` runs no process (the gate stands in for its data path) and reports running;
 a container without a ``command`` cannot run here and ends with ``StartError``.
 """
@@ -66,9 +69,16 @@ STOP_GRACE_S = 2.0
 MANAGER = "standin-kubelet"
 
 
+BUBBLEWRAP_MISSING = (
+    "the stand-in node runs containers under bubblewrap, which is not installed on this "
+    "machine (Debian: apt-get install bubblewrap; scripts/setup installs it as root)"
+)
+
+
 @dataclass
 class _Container:
     name: str
+    waiting: bool = False  # it could not be made (reason, message)
     process: subprocess.Popen[bytes] | None = None
     started: str = ""
     finished: str = ""
@@ -159,6 +169,9 @@ class NodeStandin(Reconciler):
 
     # -- one pass -----------------------------------------------------------------------------
     def reconcile(self, ctx: Context) -> None:
+        self.problem = (
+            None if shutil.which("bwrap") else f"it cannot run a pod: {BUBBLEWRAP_MISSING}"
+        )
         self._register(ctx)
         self._heartbeat(ctx)
         self._placement_guard(ctx)
@@ -327,6 +340,13 @@ class NodeStandin(Reconciler):
             if run.name == SIDECAR:
                 continue  # the gate stands in for its data path
             argv = [*(container.get("command") or []), *(container.get("args") or [])]
+            if shutil.which("bwrap") is None:
+                run.waiting, run.reason, run.message = (
+                    True,
+                    "CreateContainerError",
+                    BUBBLEWRAP_MISSING,
+                )
+                continue
             program = shutil.which(argv[0]) if argv else None
             if program is None:
                 run.exit_code, run.reason, run.finished = 128, "StartError", now()
@@ -358,7 +378,7 @@ class NodeStandin(Reconciler):
 
     def _poll(self, pod: _Pod) -> None:
         for run in pod.containers.values():
-            if run.process is not None and run.exit_code is None:
+            if run.process is not None and run.exit_code is None and not run.waiting:
                 code = run.process.poll()
                 if code is not None:
                     run.exit_code, run.finished = code, now()
@@ -369,6 +389,9 @@ class NodeStandin(Reconciler):
         for container in _containers(spec_pod):
             run = pod.containers.get(container["name"])
             if run is None:
+                continue
+            if run.waiting:
+                states[run.name] = ("waiting", run)
                 continue
             states[run.name] = ("terminated" if run.exit_code is not None else "running", run)
         return states
@@ -384,8 +407,10 @@ class NodeStandin(Reconciler):
         statuses = []
         for container in _containers(pod):
             state, run = states.get(container["name"], ("waiting", None))
-            if state == "waiting":
-                shown: JsonObject = {"waiting": {"reason": "ContainerCreating"}}
+            if state == "waiting" and run is not None:
+                shown: JsonObject = {"waiting": {"reason": run.reason, "message": run.message}}
+            elif state == "waiting":
+                shown = {"waiting": {"reason": "ContainerCreating"}}
             elif state == "running":
                 shown = {"running": {"startedAt": run.started if run else started}}
             else:

@@ -24,8 +24,10 @@ from typing import Any
 from stagecheck.config import DEFAULT_NAMESPACE, Target
 from stagecheck.kube.client import connect
 from stagecheck.kube.discovery import Discovery
+from stagecheck.sandbox.backends import NAMESPACE, PROCESSES
 from stagecheck.sandbox.standins.base import Context, Controller
 from stagecheck.sandbox.standins.container_logs import ContainerLogsStandin
+from stagecheck.sandbox.standins.dataplane_kubelet import DataPlaneKubeletStandin
 from stagecheck.sandbox.standins.docling import DoclingOperatorStandin
 from stagecheck.sandbox.standins.kserve import KServeStandin
 from stagecheck.sandbox.standins.llamastack import LlamaStackOperatorStandin
@@ -38,18 +40,9 @@ from stagecheck.sandbox.standins.storage import VolumeProvisionerStandin
 
 PASS_INTERVAL_S = 0.5
 HEARTBEAT = Path("standins") / "heartbeat.json"
-# Service in the world -> the data-plane service answering for its pods
-BACKENDS = {
-    "milvus": "milvus",
-    "mistral-24b-quantized-predictor": "llm",
-    "llama-stack-service": "llamastack",
-    "ds-pipeline-dspa": "kfp",
-    "docling-service": "docling",
-    "minio": "s3",  # the DSPA's externalStorage host minio.minio.svc
-}
 
 # The workload whose pods' calls the data plane's Llama Stack process makes
-LLAMA_STACK = Workload("private-ai-demo", "app=llama-stack")
+LLAMA_STACK = Workload(NAMESPACE, "app=llama-stack")
 
 
 def controllers() -> list[Controller]:
@@ -70,14 +63,14 @@ def controllers() -> list[Controller]:
         [make() for make in made]
         + [*mesh_standins()]
         + [make() for make in operators]
-        + [gate, NodeStandin(gate), ContainerLogsStandin()]
+        + [gate, NodeStandin(gate), DataPlaneKubeletStandin(), ContainerLogsStandin()]
     )
 
 
 def run(state_dir: Path, stop: threading.Event, only: Sequence[str] = ()) -> None:
     kubeconfig = state_dir / "kubeconfig"
     kube = connect(Target("sandbox", "sandbox", kubeconfig, None, DEFAULT_NAMESPACE, True))
-    ctx = Context(kube, Discovery(kube), state_dir, BACKENDS)
+    ctx = Context(kube, Discovery(kube), state_dir, PROCESSES)
     chosen = [c for c in controllers() if not only or c.name in only]
     heartbeat = state_dir / HEARTBEAT
     heartbeat.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +85,7 @@ def run(state_dir: Path, stop: threading.Event, only: Sequence[str] = ()) -> Non
             for controller in chosen:
                 try:
                     controller.reconcile(ctx)
-                    errors[controller.name] = None
+                    errors[controller.name] = getattr(controller, "problem", None)
                 except Exception as error:  # recorded, retried next pass
                     text = f"{type(error).__name__}: {error}"
                     if errors.get(controller.name) != text:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import sys
 
+from stagecheck.sandbox.backends import DSPA, NAMESPACE
 from stagecheck.sandbox.dataplane.plan import ProcessContext, ProcessSpec, Service
 from stagecheck.sandbox.dataplane.probes import answers_http
 
 NAME = "kfp"
-NAMESPACE, DSPA = "private-ai-demo", "dspa"  # the stage-2 world's DSPA
 
 
 def process(ctx: ProcessContext) -> ProcessSpec:

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from stagecheck.sandbox.dataplane.llamastack_config import llamastack_config
+from stagecheck.sandbox.backends import NAMESPACE, resolved
+from stagecheck.sandbox.dataplane.llamastack_config import (
+    EMBEDDINGS_URL,
+    llamastack_config,
+    wiring_environment,
+)
 from stagecheck.sandbox.dataplane.models import (
     EMBEDDING_DIMENSION,
     EMBEDDING_MODEL,
@@ -23,6 +28,7 @@ from stagecheck.sandbox.dataplane.models import (
 from stagecheck.sandbox.dataplane.plan import (
     ContainerContext,
     ContainerSpec,
+    PodConfig,
     ProcessContext,
     ProcessSpec,
     Service,
@@ -36,10 +42,11 @@ IMAGE = "llamastack/distribution-starter:0.7.3"  # the process data plane's vers
 CONTAINER_PORT = 8321
 CONTAINER_CONFIG = "/app/stagecheck-run.yaml"
 CONTAINER_DATA = Path("/app/stagecheck-data")
-# The vLLM URL of the world's LlamaStackDistribution (VLLM_URL), called through the mesh gate
-# bound to Llama Stack's pods when the stand-ins run one (standins/mesh_gate.py)
-MODEL_IN_CLUSTER = "http://mistral-24b-quantized-predictor.private-ai-demo.svc.cluster.local/v1"
-PODS = "private-ai-demo/app=llama-stack"
+PODS = f"{NAMESPACE}/app=llama-stack"  # the mesh gate's workload: the operator's pod labels
+# What the distribution's process may not be given from a pod's env: it runs on this machine.
+HOST_VARIABLES = frozenset({"PATH", "HOME", "TMPDIR", "LD_PRELOAD", "LD_LIBRARY_PATH"})
+# A data plane without a world: a pod spec as the world's would give it, wired to loopback.
+DEFAULT_POD = PodConfig("(no pod: the data plane alone)")
 
 
 def mesh_gate(sandbox_state: Path) -> str | None:
@@ -47,43 +54,77 @@ def mesh_gate(sandbox_state: Path) -> str | None:
     return gate_urls(sandbox_state).get(PODS)
 
 
-def wiring(
-    urls: Mapping[str, str], faults: Collection[str], closed: str, gate: str | None = None
-) -> dict[str, str]:
-    """Provider id -> the URL Llama Stack is configured with, given where its upstreams are
-    reached from where it runs. ``llm-unreachable``: the vLLM URL is ``closed``, where nothing
-    listens. With a mesh ``gate``: the model's in-cluster URL, called through the gate."""
-    vllm = MODEL_IN_CLUSTER if gate else urls["llm"]
+def wiring(urls: Mapping[str, str], faults: Collection[str], closed: str) -> dict[str, str]:
+    """Provider id -> the URL a data plane without a world gives Llama Stack: its upstreams on
+    loopback. ``llm-unreachable``: the vLLM URL is ``closed``, where nothing listens."""
     return {
-        VLLM_PROVIDER: closed if "llm-unreachable" in faults else vllm,
+        VLLM_PROVIDER: closed if "llm-unreachable" in faults else urls["llm"],
         EMBEDDINGS_PROVIDER: urls["embeddings"],
         MILVUS_PROVIDER: urls["milvus"],
     }
 
 
 def process(ctx: ProcessContext) -> ProcessSpec:
+    """The data plane alone: Llama Stack configured as the world's pod would configure it,
+    with the loopback wiring."""
+    return from_pod(ctx, DEFAULT_POD)
+
+
+def from_pod(ctx: ProcessContext, pod: PodConfig) -> ProcessSpec:
+    """Llama Stack as the pod's container configures the distribution: its environment, which
+    the server substitutes into rh-dev's run configuration (llamastack_config). A data plane
+    alone (``DEFAULT_POD``) gets the loopback wiring instead. Paths the pod's variables name
+    under its mounts are given the process's own folders; calls to in-cluster URLs go through
+    the mesh gate bound to the pod (the pod's network, its sidecar or none)."""
     home = ctx.fresh_dir(NAME)
     (home / "home").mkdir()
     port = ctx.ports[NAME][0]
     config = home / "run.yaml"
-    config.write_text(yaml.safe_dump(llamastack_config(home / "data", port, ctx.wiring)))
+    config.write_text(yaml.safe_dump(llamastack_config(home / "data", port)))
     env = ctx.envs[NAME]
+    if pod is DEFAULT_POD:
+        given = wiring_environment(ctx.wiring, LLM_MODEL)
+    else:
+        given = {k: v for k, v in pod.env.items() if k not in HOST_VARIABLES}
+        given = {k: _networked(_mounted(v, pod, home), ctx) for k, v in given.items()}
+        given[EMBEDDINGS_URL] = ctx.urls["embeddings"]  # the sandbox's own, not rh-dev's
     variables = {
+        **given,
         "HOME": str(home / "home"),  # it keeps ~/.llama; not the user's
         "TIKTOKEN_CACHE_DIR": env.facts["tiktoken_cache"],
         "LLAMA_STACK_LOG_WIDTH": "200",
     }
     gate = mesh_gate(ctx.state.parent)
-    if gate and ctx.wiring[VLLM_PROVIDER] == MODEL_IN_CLUSTER:  # NO_PROXY keeps loopback direct
+    if gate and pod is not DEFAULT_POD:  # NO_PROXY keeps loopback direct
         variables |= {"HTTP_PROXY": gate, "http_proxy": gate}
     return ProcessSpec(
         [env.bin("llama"), "stack", "run", str(config), "--port", str(port)], variables
     )
 
 
+def _networked(value: str, ctx: ProcessContext) -> str:
+    """A variable holding a non-HTTP URL of a cluster Service (MILVUS_ENDPOINT, gRPC) names the
+    loopback address of the process behind it, as cluster DNS resolves it for the pod; HTTP
+    URLs keep their names and go through the mesh gate, which resolves them the same way."""
+    if "://" not in value or value.startswith(("http://", "https://")):
+        return value
+    return resolved(value, ctx.urls)
+
+
+def _mounted(value: str, pod: PodConfig, home: Path) -> str:
+    """A variable naming a path under one of the pod's mounts (HF_HOME=/.llama) names the
+    process's folder for that mount instead."""
+    for mount in sorted(pod.mounts, key=len, reverse=True):
+        if value == mount or value.startswith(mount.rstrip("/") + "/"):
+            folder = home / "mounts" / mount.strip("/").replace("/", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            return str(folder) + value[len(mount.rstrip("/")) :]
+    return value
+
+
 def container(ctx: ContainerContext) -> ContainerSpec:
     """The distribution's entrypoint runs the configuration RUN_CONFIG_PATH names."""
-    config = llamastack_config(CONTAINER_DATA, CONTAINER_PORT, ctx.wiring)
+    config = llamastack_config(CONTAINER_DATA, CONTAINER_PORT)
     # Published through the container's own network namespace: it must listen beyond loopback.
     config["server"]["host"] = "0.0.0.0"
     return ContainerSpec(
@@ -91,7 +132,7 @@ def container(ctx: ContainerContext) -> ContainerSpec:
         IMAGE,
         (),
         CONTAINER_PORT,
-        env={"RUN_CONFIG_PATH": CONTAINER_CONFIG},
+        env={"RUN_CONFIG_PATH": CONTAINER_CONFIG, **wiring_environment(ctx.wiring, LLM_MODEL)},
         files={CONTAINER_CONFIG: yaml.safe_dump(config).encode()},
     )
 
@@ -117,7 +158,9 @@ def settle_llamastack(
     try:
         await_ready()
         version, listed = _stack_facts(url)
-        models["llm"] = _listed_id(listed, VLLM_PROVIDER, LLM_MODEL) or models["llm"]
+        served = _served_on(listed, VLLM_PROVIDER) or LLM_MODEL  # the pod's INFERENCE_MODEL
+        models["llm"] = _listed_id(listed, VLLM_PROVIDER, served) or models["llm"]
+        models["llm_served"] = served
         models["embedding"] = (
             _listed_id(listed, EMBEDDINGS_PROVIDER, EMBEDDING_MODEL) or models["embedding"]
         )
@@ -139,6 +182,12 @@ def _stack_facts(base_url: str) -> tuple[str | None, list[str]]:
     return version.get("version"), [str(m.get("id")) for m in listed.get("data", [])]
 
 
+def _served_on(listed: list[str], provider_id: str) -> str | None:
+    """The first model Llama Stack lists on that provider, without the provider's prefix."""
+    prefix = f"{provider_id}/"
+    return next((i[len(prefix) :] for i in listed if i.startswith(prefix)), None)
+
+
 def _listed_id(listed: list[str], provider_id: str, model: str) -> str | None:
     return next((i for i in listed if i in (f"{provider_id}/{model}", model)), None)
 
@@ -149,6 +198,8 @@ SERVICE = Service(
     ready_timeout_s=120.0,
     process=process,
     after=("milvus", "llm", "embeddings"),
+    from_pod=from_pod,
+    default_pod=DEFAULT_POD,
     container=container,
     container_ready_timeout_s=300.0,
 )

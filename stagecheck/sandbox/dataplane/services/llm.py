@@ -11,11 +11,12 @@ from stagecheck.sandbox.dataplane.models import LLM_MODEL
 from stagecheck.sandbox.dataplane.plan import (
     ContainerContext,
     ContainerSpec,
+    PodConfig,
     ProcessContext,
     ProcessSpec,
     Service,
 )
-from stagecheck.sandbox.dataplane.probes import lists_model
+from stagecheck.sandbox.dataplane.probes import lists_a_model
 
 NAME = "llm"
 # Shared with the embeddings container: one llama.cpp image, one model cache.
@@ -27,11 +28,45 @@ SERVER = Path(__file__).resolve().parents[2] / "llm_server.py"
 GGUF = ("bartowski/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct-Q4_K_M.gguf")
 
 
+# A data plane without a world: the name vLLM would be given for it
+DEFAULT_POD = PodConfig(
+    "(no pod: the data plane alone)", args=(f"--served-model-name={LLM_MODEL}",)
+)
+
+
+def served_name(args: tuple[str, ...]) -> str:
+    """The model name vLLM serves for these arguments: its last ``--served-model-name`` (its
+    first value; vLLM lists each), else the ``--model`` it loads (vLLM's default), else vLLM's
+    own default model."""
+    name, model = "", ""
+    for i, arg in enumerate(args):
+        for flag in ("--served-model-name", "--model"):
+            if arg == flag and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(f"{flag}="):
+                value = arg.split("=", 1)[1]
+            else:
+                continue
+            if flag == "--model":
+                model = value
+            else:
+                name = value.split(",")[0].strip()
+    return name or model or "facebook/opt-125m"
+
+
 def process(ctx: ProcessContext) -> ProcessSpec:
+    return from_pod(ctx, DEFAULT_POD)
+
+
+def from_pod(ctx: ProcessContext, pod: PodConfig) -> ProcessSpec:
+    """The model server as the predictor's kserve-container starts vLLM: the ServingRuntime's
+    arguments with the InferenceService's appended (the KServe stand-in renders them), served
+    under the name they give (RHOAI's vLLM template: ``--served-model-name={{.Name}}``, the
+    InferenceService's name). The weights are always the small model this machine has."""
     env = ctx.envs[NAME]
     return ProcessSpec(
         [env.bin("python"), str(SERVER)]
-        + ["--model", env.facts["model"], "--model_alias", LLM_MODEL]
+        + ["--model", env.facts["model"], "--model_alias", served_name(pod.args)]
         + ["--host", "127.0.0.1", "--port", str(ctx.ports[NAME][0]), "--n_ctx", "4096"]
         + ["--n_threads", str(min(2, os.cpu_count() or 1))]
     )
@@ -53,9 +88,11 @@ def container(ctx: ContainerContext) -> ContainerSpec:
 
 SERVICE = Service(
     NAME,
-    probe=lambda url: lists_model(url, LLM_MODEL),
+    probe=lists_a_model,
     ready_timeout_s=60.0,
     process=process,
+    from_pod=from_pod,
+    default_pod=DEFAULT_POD,
     path="/v1",
     container=container,
     container_ready_timeout_s=600.0,

@@ -17,8 +17,16 @@ CONTAINER_PORT = 19530
 
 
 def process(ctx: ProcessContext) -> ProcessSpec:
-    data = ctx.fresh_dir(NAME) / "data"
-    data.mkdir()
+    """milvus-lite's server on its data folder. ``milvus-down``: the folder it is given lies
+    under a regular file, so the server cannot make it and exits as it starts (as Milvus
+    standalone exits when it cannot open its storage)."""
+    home = ctx.fresh_dir(NAME)
+    data = home / "data"
+    if "milvus-down" in ctx.faults:
+        (home / "storage-is-a-file").write_text("not a folder\n")
+        data = home / "storage-is-a-file" / "data"
+    else:
+        data.mkdir()
     return ProcessSpec(
         [ctx.envs[NAME].bin("milvus-lite"), "server", "--data-dir", str(data)]
         + ["--host", "127.0.0.1", "--port", str(ctx.ports[NAME][0])]
