@@ -285,6 +285,20 @@ def phase_is(obj: JsonObject | None, phase: str) -> Observation:
     )
 
 
+def phase_with_pods(obj: JsonObject | None, pods: list[JsonObject], phase: str) -> Observation:
+    """``phase_is``; when not, the object's pods that are not ready explain it, and one that
+    will not recover by waiting (CrashLoopBackOff, an image that cannot be pulled) ends it."""
+    seen = phase_is(obj, phase)
+    if seen.ok or obj is None:
+        return seen
+    not_ready = [p for p in pods if not pod_is_ready(p)]
+    if not not_ready:
+        return seen
+    cause, terminal = _pods_cause(not_ready, None)
+    joined = "; ".join(c for c in (seen.cause, cause) if c) or None
+    return replace(seen, cause=joined, terminal=seen.terminal or terminal)
+
+
 def deployment_available(
     deployment: JsonObject | None, pods: list[JsonObject], ready: int | None, desired: int | None
 ) -> Observation:

@@ -23,6 +23,10 @@ from stagecheck.errors import KubeApiError, SpecificationError, UnknownKind
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.kube.discovery import Discovery, ResourceType
 
+# The pods' app label of each Llama Stack server kind's operator (llama-stack-k8s-operator
+# controllers/resource_helper.go; ogx-k8s-operator); the instance label names the resource.
+DISTRIBUTION_PODS = {"LlamaStackDistribution": "llama-stack", "OGXServer": "ogx"}
+
 
 @dataclass(frozen=True)
 class ObjectRef:
@@ -257,7 +261,24 @@ class Cluster:
                 ),
                 served[0],
             )
-        self._expect_object(ref, "phase Ready", lambda o: checks.phase_is(o, "Ready"), within)
+        # Its phase decides; its pods (the operator's labels) explain a phase that is not Ready
+        # and end a hopeless wait: the operator's phase stays Initializing while its pod
+        # crash-loops (llama-stack-k8s-operator, ogx-k8s-operator: phase from readyReplicas).
+        app = DISTRIBUTION_PODS[ref.resource.kind]
+        pods = Query(
+            "pods",
+            self.discovery.resolve("Pod"),
+            ref.namespace,
+            label_selector=f"app={app},app.kubernetes.io/instance={ref.name}",
+        )
+        self._expect(
+            str(ref),
+            "phase Ready",
+            [self._query(ref), pods],
+            lambda s: checks.phase_with_pods(s.one("object"), s.all("pods"), "Ready"),
+            within,
+            [ref.name],
+        )
 
     def expect_docling_ready(self, name: str, within: float | None) -> None:
         """Docling's DoclingServe available where the cluster serves the kind (the Docling
