@@ -18,6 +18,7 @@ import hashlib
 import logging
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -88,6 +89,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="list what provisioning steps would apply, write nothing, skip the scenarios",
+    )
+    group.addoption(
+        "--quit-mesh-sidecar",
+        action="store_true",
+        default=False,
+        help="when the run ends, stop the pod's own istio-proxy sidecar (a Job that joined "
+        "the mesh to reach mTLS-only Services completes only once its proxy stops)",
+    )
+    group.addoption(
+        "--fail-on-skipped",
+        action="store_true",
+        default=False,
+        help="a scenario that was skipped (it would write on a read-only target, or cannot "
+        "run here) fails the run: for a job whose exit must mean every scenario held",
     )
     group.addoption(
         "--allow-writes",
@@ -391,6 +406,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     gate = config.stash.get(CONTROLLER_GATE, None)
     if gate is not None:
         shutil.rmtree(gate.folder, ignore_errors=True)
+    if config.getoption("quit_mesh_sidecar", False) and not hasattr(config, "workerinput"):
+        from stagecheck.sidecar import quit_own_sidecar  # last of all: the reports are written
+
+        sys.stderr.write(f"stagecheck: {quit_own_sidecar()}\n")
 
 
 SMOKE_IDS = pytest.StashKey[list[str]]()

@@ -194,6 +194,17 @@ def test_plan_mode_lists_the_changes_and_writes_nothing(
     )
     events = audit_events(control_plane, run_id(run.output))
     assert [e for e in events if e["verb"] in WRITE_VERBS] == []
+    assert run.returncode == 0  # a skipped scenario is no failure, unless asked
+
+
+def test_fail_on_skipped_makes_a_skipped_scenario_fail_the_run(
+    control_plane: ControlPlane, world: Kube, tmp_path: Path
+) -> None:
+    run = kustomization_run(sandbox_target(control_plane), tmp_path, "--plan", "--fail-on-skipped")
+    assert run.returncode == 1, run.output[-2000:]
+    assert "1 scenario(s) skipped, and --fail-on-skipped makes that a failure of the run" in (
+        run.output
+    )
 
 
 def test_cleanup_never_keeps_what_the_scenario_created(

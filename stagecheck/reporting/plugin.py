@@ -443,6 +443,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _hand_to_controller(session.config, state)
         return
     _merge_workers(state)
+    _fail_on_skipped(session, state)
     if not state.writing or not _has_work(state):
         return
     run, settings = state.run, state.settings
@@ -517,6 +518,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         root = state.settings.root
         shown = ", ".join(_relative(p.resolve(), root) for p in state.written)
         terminalreporter.write_line(f"reports: {shown} (HTML: scripts/report)")
+    skipped = [r for r in state.run.scenarios.values() if r.status == "skipped"]
+    if skipped and terminalreporter.config.getoption("fail_on_skipped", False):
+        terminalreporter.write_line(
+            f"stagecheck: {len(skipped)} scenario(s) skipped, and --fail-on-skipped makes that "
+            "a failure of the run: " + "; ".join(redact_text(r.name) for r in skipped[:5])
+        )
+
+
+def _fail_on_skipped(session: pytest.Session, state: Reporting) -> None:
+    """``--fail-on-skipped``: a run that skipped a scenario did not check the whole stage."""
+    if not session.config.getoption("fail_on_skipped", False):
+        return
+    skipped = [r for r in state.run.scenarios.values() if r.status == "skipped"]
+    if skipped and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _printable(line: str, encoding: str) -> str:
