@@ -13,6 +13,7 @@ import sys
 import sysconfig
 import threading
 import time
+import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,11 +122,26 @@ def installed_stagecheck(tmp: Path) -> Path:
     return python
 
 
-def stage_repository(folder: Path, config: str = 'default-target = "sandbox"\n') -> Path:
+def stage_vars() -> dict[str, str]:
+    """The stage's names, as this project's sandbox target declares them (stagecheck.toml)."""
+    with (ROOT / "stagecheck.toml").open("rb") as config:
+        return dict(tomllib.load(config)["targets"]["sandbox"]["vars"])
+
+
+def sandbox_config() -> str:
+    """A stage repository's stagecheck.toml for the sandbox: the default target, the stage's
+    names in its vars."""
+    names = ", ".join(f"{k} = {json.dumps(v)}" for k, v in stage_vars().items())
+    return (
+        f'default-target = "sandbox"\n\n[targets.sandbox]\ntype = "sandbox"\nvars = {{ {names} }}\n'
+    )
+
+
+def stage_repository(folder: Path, config: str | None = None) -> Path:
     """A stage repository as its owners keep one: ``features/stage2`` (with its documents) and a
     ``stagecheck.toml``, nothing else: no conftest, no steps, no copy of this project."""
     shutil.copytree(ROOT / "features" / "stage2", folder / "features" / "stage2")
-    (folder / "stagecheck.toml").write_text(config)
+    (folder / "stagecheck.toml").write_text(sandbox_config() if config is None else config)
     return folder
 
 

@@ -46,12 +46,18 @@ def stack_config(spec: ContainerSpec) -> dict[str, Any]:
 
 
 def provider_urls(spec: ContainerSpec) -> dict[str, str]:
-    """Provider id -> the URL Llama Stack's run configuration gives it."""
+    """Provider id -> the URL Llama Stack is given: its run configuration names the variable
+    (rh-dev's ``${env.VLLM_URL:=...}``), the container's environment holds the value."""
     providers = stack_config(spec)["providers"]
-    return {
-        p["provider_id"]: p["config"].get("base_url") or p["config"]["uri"]
-        for p in providers["inference"] + providers["vector_io"]
-    }
+    found = {}
+    for provider in providers["inference"] + providers["vector_io"]:
+        expression = provider["config"].get("base_url") or provider["config"]["uri"]
+        variable = expression.removeprefix("${env.").split(":")[0].rstrip("}")
+        provider_id = provider["provider_id"]
+        if provider_id.startswith("${env."):  # ${env.MILVUS_ENDPOINT:+milvus-remote}
+            provider_id = provider_id.split(":+", 1)[1].rstrip("}")
+        found[provider_id] = spec.env[variable]
+    return found
 
 
 def option(spec: ContainerSpec, name: str) -> str:

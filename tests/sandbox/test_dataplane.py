@@ -36,6 +36,7 @@ from stagecheck.sandbox.controlplane import free_ports
 from stagecheck.sandbox.dataplane import (
     DOCLING_OFFLINE_OPTIONS,
     EMBEDDING_DIMENSION,
+    MILVUS_PROVIDER,
     DataPlane,
     DataPlaneError,
     Endpoints,
@@ -142,7 +143,7 @@ def test_llm_unreachable_leaves_llama_stack_up_listing_a_model_it_cannot_serve(
     faulty = DataPlane(CACHE, tmp_path)
     try:
         endpoints = faulty.start({"llm-unreachable"})
-        wired = endpoints["llamastack_wiring"]["vllm"]
+        wired = endpoints["llamastack_wiring"]["vllm-inference"]
         assert wired != endpoints["services"]["llm"]
         assert httpx.get(f"{endpoints['services']['llm']}/models").status_code == 200
         with pytest.raises(httpx.ConnectError):
@@ -182,7 +183,9 @@ def test_milvus_down_stops_llama_stack_at_start_up(tmp_path: Path) -> None:
         assert str(tmp_path / "logs" / "llamastack.log") in reason
         assert endpoints["llama_stack_version"] is None
         status = faulty.status()
-        assert "milvus" not in status
+        # Milvus was started, and its process exited as it started: nothing runs for it.
+        assert not status["milvus"].running and faulty.supervisor.exit_code("milvus") == 1
+        assert "storage-is-a-file" in status["milvus"].log.read_text()
         assert not status["llamastack"].running
         assert status["llm"].healthy and status["embeddings"].healthy
         with pytest.raises(httpx.ConnectError):
@@ -268,9 +271,9 @@ def test_endpoints_file_holds_what_start_returned(plane: DataPlane, endpoints: E
     services = {"milvus", "llm", "embeddings", "llamastack", "s3", "docling", "kfp"}
     assert set(endpoints["services"]) == services
     assert endpoints["faults"] == [] and endpoints["down"] == {}
-    assert endpoints["models"]["llm"] == "vllm/smollm2-135m"
+    assert endpoints["models"]["llm"] == "vllm-inference/smollm2-135m"
     assert endpoints["models"]["embedding"] == "embeddings/all-MiniLM-L6-v2"
-    assert endpoints["llamastack_wiring"]["vllm"] == endpoints["services"]["llm"]
+    assert endpoints["llamastack_wiring"]["vllm-inference"] == endpoints["services"]["llm"]
 
 
 def test_services_listen_on_loopback_only(plane: DataPlane, endpoints: Endpoints) -> None:
@@ -395,7 +398,7 @@ def test_rag_round_trip_through_llama_stack_into_milvus(
     store = stack.vector_stores.create(
         name="stagecheck-rag",
         extra_body={
-            "provider_id": "milvus",
+            "provider_id": MILVUS_PROVIDER,
             "embedding_model": endpoints["models"]["embedding"],
             "embedding_dimension": EMBEDDING_DIMENSION,
         },
@@ -476,7 +479,7 @@ def test_data_plane_leftovers_of_dead_runs_are_swept_and_live_runs_kept(
         run: stack.vector_stores.create(
             name=data_plane_name(run),
             extra_body={
-                "provider_id": "milvus",
+                "provider_id": MILVUS_PROVIDER,
                 "embedding_model": endpoints["models"]["embedding"],
                 "embedding_dimension": EMBEDDING_DIMENSION,
             },

@@ -19,12 +19,12 @@ from stagecheck.engine.outcome import StepFailure
 from stagecheck.errors import SpecificationError
 from stagecheck.kube.client import JsonObject, Kube
 from stagecheck.kube.discovery import Discovery
+from stagecheck.sandbox.backends import PROCESSES as BACKENDS
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.standins.base import ENDPOINTS_FILE, Context
 from stagecheck.sandbox.standins.mesh_gate import MeshGateStandin, Workload, gate_urls
 from stagecheck.sandbox.standins.node import NODE_NAME
 from stagecheck.sandbox.standins.process import StandIns
-from stagecheck.sandbox.standins.runner import BACKENDS
 from stagecheck.sandbox.world import apply_documents, load_documents
 from tests.support import ROOT, LocalHandler, eventually, local_http
 

@@ -25,7 +25,7 @@ from tests.support import ROOT, LocalHandler, local_http
 
 CRDS = ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2" / "01-crds.yaml"
 LLSD_NS, ISVC_NS, FAIL_NS = "llsd-test", "isvc-test", "isvc-fail-test"
-# The world's Service names (runner.BACKENDS maps them to the data-plane processes)
+# The world's Service names (sandbox.backends maps them to the data-plane processes)
 LLSD_NAME, ISVC_NAME = "llama-stack", "mistral-24b-quantized"
 LLSD_PATH = f"/apis/llamastack.io/v1alpha1/namespaces/{LLSD_NS}/llamastackdistributions"
 PROVIDERS = [

@@ -1,35 +1,95 @@
-"""Llama Stack's vLLM wiring with and without the mesh gate (pure: no process starts)."""
+"""What a pod's spec gives the data-plane processes that answer for it (pure: no process
+starts): Llama Stack's environment through rh-dev's rules, the model server's served name."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from stagecheck.sandbox.dataplane.services import llamastack
+import yaml
+
+from stagecheck.sandbox.dataplane.plan import PodConfig, ProcessContext
+from stagecheck.sandbox.dataplane.records import Environment
+from stagecheck.sandbox.dataplane.services import llamastack, llm
 from stagecheck.sandbox.standins.mesh_gate import GATES_FILE
 
 URLS = {"llm": "http://127.0.0.1:1001/v1", "embeddings": "http://127.0.0.1:1002/v1"}
-URLS |= {"milvus": "http://127.0.0.1:1003"}
+URLS |= {"milvus": "http://127.0.0.1:1003", "llamastack": "http://127.0.0.1:1004"}
 CLOSED = "http://127.0.0.1:1009/v1"
+MODEL_URL = "http://mistral-24b-quantized-predictor.private-ai-demo.svc.cluster.local/v1"
+WORLD_POD = PodConfig(
+    "private-ai-demo/llama-stack-1",
+    env={
+        "HF_HOME": "/.llama",
+        "VLLM_URL": MODEL_URL,
+        "INFERENCE_MODEL": "mistral-24b-quantized",
+        "MILVUS_ENDPOINT": "tcp://milvus.private-ai-demo.svc.cluster.local:19530",
+        "PATH": "/opt/app-root/bin",  # the image's: never given to a process of this machine
+    },
+    mounts={"/.llama": ("emptyDir", False)},
+)
 
 
-def test_through_the_gate_llama_stack_names_the_model_by_its_in_cluster_url(
-    tmp_path: Path,
-) -> None:
-    (tmp_path / GATES_FILE).parent.mkdir(parents=True)
+def context(tmp_path: Path, faults: tuple[str, ...] = ()) -> ProcessContext:
+    envs = {
+        name: Environment(name, tmp_path / "envs" / name, {"tiktoken_cache": "/t", "model": "/m"})
+        for name in ("llamastack", "llm")
+    }
+    ports = {name: [int(url.split(":")[2].split("/")[0])] for name, url in URLS.items()}
+    wiring = llamastack.wiring(URLS, faults, CLOSED)
+    return ProcessContext(tmp_path / "dataplane", tmp_path, envs, ports, URLS, wiring, {}, faults)
+
+
+def with_gate(tmp_path: Path) -> str:
     gate = "http://127.0.0.1:2001"
+    (tmp_path / GATES_FILE).parent.mkdir(parents=True)
     (tmp_path / GATES_FILE).write_text(json.dumps({"workloads": {llamastack.PODS: gate}}))
-    assert llamastack.mesh_gate(tmp_path) == gate
-    wired = llamastack.wiring(URLS, [], CLOSED, gate)
-    assert wired["vllm"] == (
-        "http://mistral-24b-quantized-predictor.private-ai-demo.svc.cluster.local/v1"
+    return gate
+
+
+def test_llama_stack_takes_its_pods_variables_through_the_mesh_gate(tmp_path: Path) -> None:
+    gate = with_gate(tmp_path)
+    spec = llamastack.from_pod(context(tmp_path), WORLD_POD)
+    # The model's in-cluster URL as the pod gives it; the gate bound to its pods resolves it.
+    assert spec.env["VLLM_URL"] == MODEL_URL
+    assert spec.env["HTTP_PROXY"] == spec.env["http_proxy"] == gate
+    assert spec.env["INFERENCE_MODEL"] == "mistral-24b-quantized"
+    # gRPC does not go through the gate: cluster DNS resolves the Service to its process.
+    assert spec.env["MILVUS_ENDPOINT"] == "tcp://127.0.0.1:1003"
+    # A path under the pod's emptyDir is the process's own folder; the image's PATH is not.
+    assert spec.env["HF_HOME"].startswith(str(tmp_path / "dataplane" / "llamastack"))
+    assert "PATH" not in spec.env
+
+
+def test_a_name_no_service_has_is_left_to_fail(tmp_path: Path) -> None:
+    pod = PodConfig(
+        WORLD_POD.pod, {**WORLD_POD.env, "MILVUS_ENDPOINT": "tcp://milvus.other.svc:19530"}
     )
-    assert wired["embeddings"] == URLS["embeddings"]  # loopback upstreams stay direct
+    spec = llamastack.from_pod(context(tmp_path), pod)
+    assert spec.env["MILVUS_ENDPOINT"] == "tcp://milvus.other.svc:19530"
 
 
-def test_without_stand_ins_or_under_llm_unreachable_the_wiring_is_as_before(
-    tmp_path: Path,
-) -> None:
-    assert llamastack.mesh_gate(tmp_path) is None
-    assert llamastack.wiring(URLS, [], CLOSED, None)["vllm"] == URLS["llm"]
-    assert llamastack.wiring(URLS, ["llm-unreachable"], CLOSED, "http://g")["vllm"] == CLOSED
+def test_the_run_configuration_is_rh_devs_rules_over_the_environment(tmp_path: Path) -> None:
+    llamastack.from_pod(context(tmp_path), WORLD_POD)
+    config = yaml.safe_load((tmp_path / "dataplane" / "llamastack" / "run.yaml").read_text())
+    vllm = config["providers"]["inference"][0]
+    assert vllm["provider_id"] == "vllm-inference"
+    assert vllm["config"]["base_url"] == "${env.VLLM_URL:=http://localhost:8000/v1}"
+    assert config["registered_resources"]["models"][0]["model_id"] == "${env.INFERENCE_MODEL}"
+    milvus = config["providers"]["vector_io"][0]
+    assert milvus["provider_id"] == "${env.MILVUS_ENDPOINT:+milvus-remote}"
+
+
+def test_without_a_world_llama_stack_gets_the_loopback_wiring(tmp_path: Path) -> None:
+    spec = llamastack.process(context(tmp_path))
+    assert spec.env["VLLM_URL"] == URLS["llm"] and "HTTP_PROXY" not in spec.env
+    unreachable = llamastack.process(context(tmp_path, ("llm-unreachable",)))
+    assert unreachable.env["VLLM_URL"] == CLOSED
+
+
+def test_the_model_server_serves_the_name_its_arguments_give() -> None:
+    runtime = ("--port=8080", "--model=/mnt/models", "--served-model-name=mistral-24b-quantized")
+    assert llm.served_name(runtime) == "mistral-24b-quantized"
+    # The InferenceService's own arguments follow the runtime's; the last one wins.
+    assert llm.served_name((*runtime, "--served-model-name", "other")) == "other"
+    assert llm.served_name(("--model=/mnt/models",)) == "/mnt/models"  # vLLM's default

@@ -29,6 +29,7 @@ from tests.support import (
     run_id,
     run_pytest,
     stage_repository,
+    stage_vars,
     token_kubeconfig,
     usernames,
 )
@@ -180,6 +181,7 @@ def in_cluster_run(plane: ControlPlane, tmp: Path, account: str) -> tuple[Run, s
     finally:
         admin.close()
     endpoints, variables = sandbox_services(plane.state / "dataplane" / "endpoints.json")
+    variables = {**variables, **stage_vars()}  # the stage's names, as the sandbox target has them
     endpoints = {**endpoints, **sandbox_forwards(plane.state / "forwards.json")}
     config = tmp / "stagecheck.toml"
     config.write_text(
@@ -415,15 +417,41 @@ def test_the_seed_incident_says_why_the_model_is_not_usable(seed_fault: Run) -> 
     result = seed_fault.result("Llama Stack is healthy and has the stage model registered")
     assert result.outcome == "failed"
     for fragment in [
-        "expected model smollm2-135m registered and answering",
+        # The model as the InferenceService names it (the sandbox serves it under that name).
+        "expected model mistral-24b-quantized from provider vllm-inference registered and "
+        "answering",
         # The model's answer fails for real: the mesh gate resets the calls of a Llama Stack
         # whose pod the webhook left without a sidecar (no wiring fault makes it fail).
         "is listed, but a completion through it fails",
         "has no istio-proxy sidecar, so the mesh rejects its calls to the mTLS-only model",
+        # ... and only because the evidence shows it: the Service is meshed and mTLS-only.
+        "Service private-ai-demo/mistral-24b-quantized-predictor is in the mesh",
+        "requires mTLS (ServiceMeshControlPlane istio-system/data-science-smcp "
+        "spec.security.dataPlane.mtls: true)",
     ]:
         assert fragment in result.message, result.message
     assert seed_fault.result("A question is answered from ingested documents").outcome == "failed"
     assert seed_fault.result("Milvus stores and finds vectors").outcome == "passed"
+
+
+def test_milvus_down_turns_exactly_milvus_and_what_needs_it_red(milvus_down: Run) -> None:
+    """Milvus's process exits; Llama Stack, which needs its remote Milvus at start, exits too:
+    both pods crash-loop through the data-plane kubelet, and only their scenarios are red."""
+    failed = {n for n, r in milvus_down.scenarios.items() if r.outcome == "failed"}
+    assert failed == {
+        make_python_name(s)
+        for s in (
+            "Milvus standalone is deployed and available",
+            "Milvus stores and finds vectors",
+            "The Llama Stack distribution is ready",
+            "Llama Stack is healthy and has the stage model registered",
+            "A question is answered from ingested documents",
+            "A question is answered from the documents of a folder",
+        )
+    }, milvus_down.output[-3000:]
+    distribution = milvus_down.result("The Llama Stack distribution is ready")
+    assert "container llamastack waiting: CrashLoopBackOff" in distribution.message
+    assert distribution.seconds < 30  # its pod's crash-loop ends the 5-minute wait at once
 
 
 def test_milvus_down_turns_the_vector_round_trip_red(milvus_down: Run) -> None:
@@ -561,3 +589,160 @@ def test_two_workers_give_the_serial_run_on_a_fault_variant(milvus_down: Run) ->
     # milvus-down, not the seed incident: its red scenarios fail in seconds, where the seed's
     # RAG scenarios wait out their model budgets twice over under two workers (8 minutes).
     _parallel_parity("milvus-down", milvus_down)
+
+
+# -- the healthy sandbox obeys its world: live edits and a dying process ---------------------
+# (last in the module: they change the healthy sandbox and give it back as it was)
+
+SERVED_FEATURES = [
+    str(ROOT / "features" / "stage2" / f) for f in ("llama-stack.feature", "model-serving.feature")
+]
+LLAMA_STACK_RED = {
+    "Llama Stack is healthy and has the stage model registered",
+    "A question is answered from ingested documents",
+    "A question is answered from the documents of a folder",
+}
+EDITS = {  # fault variant -> (the object it changes, the scenarios it turns red, the cause)
+    "vllm-url-nowhere": (
+        "LlamaStackDistribution",
+        LLAMA_STACK_RED,
+        "VLLM_URL (LlamaStackDistribution llama-stack spec.server.containerSpec.env) is "
+        "http://mistral-24b-predictor.private-ai-demo.svc.cluster.local/v1: no Service "
+        '"mistral-24b-predictor" in namespace private-ai-demo',
+    ),
+    "served-name-mismatch": (
+        "InferenceService",
+        {*LLAMA_STACK_RED, "The model endpoint serves the model and answers"},
+        "Llama Stack asks the model server for INFERENCE_MODEL (LlamaStackDistribution "
+        "llama-stack spec.server.containerSpec.env) = 'mistral-24b-quantized', but the model "
+        "server serves mistral-small-24b: the names differ",
+    ),
+}
+
+
+def _healthy_plane() -> ControlPlane:
+    return ControlPlane(ROOT, RUN_DIRS["healthy"] / "plane", name="stagecheck-healthy")
+
+
+def _world_object(kind: str, fault: str | None) -> dict[str, object]:
+    docs = load_documents(
+        *sorted((ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2").glob("*.yaml"))
+    )
+    if fault is not None:
+        docs = FAULTS[fault].change_world(docs)
+    return next(d for d in docs if d["kind"] == kind)
+
+
+def _rolled_out(plane: ControlPlane, selector: str, timeout_s: float = 120.0) -> str:
+    """Wait until one pod matches, Ready, and return its uid (a rollout has settled)."""
+    kube = plane.connect()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pods = kube.get("/api/v1/namespaces/private-ai-demo/pods", {"labelSelector": selector})[
+                "items"
+            ]
+            ready = [
+                p for p in pods
+                if any(c["type"] == "Ready" and c["status"] == "True"
+                       for c in (p.get("status") or {}).get("conditions") or [])
+            ]  # fmt: skip
+            if len(pods) == 1 and ready:
+                return str(pods[0]["metadata"]["uid"])
+            time.sleep(1)
+        raise AssertionError(f"no single Ready pod {selector} within {timeout_s}s: {pods}")
+    finally:
+        kube.close()
+
+
+SELECTORS = {
+    "LlamaStackDistribution": "app=llama-stack",
+    "InferenceService": "serving.kserve.io/inferenceservice=mistral-24b-quantized",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(EDITS))
+def test_a_gitops_edit_of_the_world_turns_the_right_scenarios_red_and_back(
+    healthy: Run, fault: str, tmp_path: Path
+) -> None:
+    """The fault's change applied to the running healthy sandbox (as a GitOps sync would): the
+    operator's stand-in rolls the pod out, the data-plane kubelet starts the process from the
+    new pod, and exactly the scenarios that depend on it turn red, with the cause read from
+    the object; the world given back, green again."""
+    kind, red, cause = EDITS[fault]
+    plane = _healthy_plane()
+    before = _rolled_out(plane, SELECTORS[kind])
+    kube = plane.connect()
+    try:
+        apply_documents(kube, [_world_object(kind, fault)])
+        assert _rolled_out(plane, SELECTORS[kind]) != before  # a new pod runs the new spec
+        if kind == "InferenceService":  # Llama Stack's calls reach the restarted model server
+            _rolled_out(plane, SELECTORS["LlamaStackDistribution"])
+        args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), "--no-preflight-stop"]
+        broken = run_pytest([*args, *SERVED_FEATURES], _fresh(tmp_path / "broken"))
+        failed = {n for n, r in broken.scenarios.items() if r.outcome == "failed"}
+        assert failed == {make_python_name(s) for s in red}, broken.output[-3000:]
+        registered = broken.result("Llama Stack is healthy and has the stage model registered")
+        assert cause in registered.message, registered.message
+    finally:
+        apply_documents(kube, [_world_object(kind, None)])
+        kube.close()
+    _rolled_out(plane, SELECTORS[kind])
+    _rolled_out(plane, SELECTORS["LlamaStackDistribution"])
+    again = run_pytest([*args, *SERVED_FEATURES], _fresh(tmp_path / "restored"))
+    assert again.returncode == 0, again.output[-3000:]
+
+
+def test_a_killed_milvus_process_crash_loops_its_pod_until_the_kubelet_restarts_it(
+    healthy: Run, tmp_path: Path
+) -> None:
+    """Nothing writes the pod's status but the data-plane kubelet, from the process: killed, the
+    pod is not Ready and in CrashLoopBackOff (exit 137 recorded), the smoke scenario red; after
+    the kubelet's 10 s back-off it runs again, restartCount 1, and the scenario is green."""
+    import os
+    import signal
+
+    from stagecheck.sandbox.dataplane.supervisor import Supervisor
+
+    plane = _healthy_plane()
+    _rolled_out(plane, "app=milvus")
+    supervisor = Supervisor(plane.state / "dataplane")
+    record = supervisor.records()["milvus"]
+    server = [pid for pid in supervisor.members(record) if pid != record["pid"]]
+    assert server, "the milvus-lite server runs under its exit recorder"
+    for pid in server:
+        os.kill(pid, signal.SIGKILL)
+    kube = plane.connect()
+    try:
+        deadline, seen = time.monotonic() + 10, {}
+        while time.monotonic() < deadline:
+            pod = kube.get(
+                "/api/v1/namespaces/private-ai-demo/pods", {"labelSelector": "app=milvus"}
+            )["items"][0]
+            seen = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "milvus")
+            if "waiting" in seen["state"]:
+                break
+            time.sleep(0.2)
+        assert seen["state"]["waiting"]["reason"] == "CrashLoopBackOff", seen
+        assert (
+            "back-off 10s restarting failed container=milvus" in seen["state"]["waiting"]["message"]
+        )
+        assert seen["lastState"]["terminated"]["exitCode"] == 137 and not seen["ready"]
+    finally:
+        kube.close()
+    args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), "--no-preflight-stop"]
+    milvus = [str(ROOT / "features" / "stage2" / "milvus.feature")]
+    red = run_pytest([*args, *milvus], _fresh(tmp_path / "killed"))
+    smoke = red.result("Milvus standalone is deployed and available")
+    assert smoke.outcome == "failed" and "CrashLoopBackOff" in smoke.message, smoke.message
+    _rolled_out(plane, "app=milvus", timeout_s=60)
+    green = run_pytest([*args, *milvus], _fresh(tmp_path / "restarted"))
+    assert green.returncode == 0, green.output[-3000:]
+    kube = plane.connect()
+    try:
+        pod = kube.get("/api/v1/namespaces/private-ai-demo/pods", {"labelSelector": "app=milvus"})[
+            "items"
+        ][0]
+        assert pod["status"]["containerStatuses"][0]["restartCount"] == 1
+    finally:
+        kube.close()

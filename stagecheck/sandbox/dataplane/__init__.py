@@ -2,10 +2,12 @@
 on loopback started from its own cached environment (built by scripts/build-dataplane).
 
     milvus      milvus-lite server (gRPC)                      stands in for Milvus standalone
-    llm         llama-cpp-python serving SmolLM2-135M-Instruct  stands in for vLLM
+    llm         llama-cpp-python serving SmolLM2-135M-Instruct  stands in for vLLM, under the
+                name its pod's arguments give (--served-model-name)
     embeddings  all-MiniLM-L6-v2 behind OpenAI-style /v1/embeddings
-    llamastack  Llama Stack server wired to the three above (remote::vllm, remote::openai,
-                remote::milvus, inline::localfs files)
+    llamastack  Llama Stack server configured as rh-dev is, by its pod's environment
+                (VLLM_URL, INFERENCE_MODEL, MILVUS_ENDPOINT; remote::openai embeddings,
+                inline::localfs files)
     s3          SeaweedFS                                       stands in for the artifact store
     docling     docling-serve, without model weights            converts HTML, Markdown, DOCX
     kfp         kfp-api-standin: NOT KFP; the pipelines API's healthz behind the route's token
@@ -13,10 +15,14 @@ on loopback started from its own cached environment (built by scripts/build-data
 
     python -m stagecheck.sandbox.dataplane prepare|up|down|status|heal [--fault NAME]
 
-The processes outlive the command that started them: their process groups, ports and URLs are
-recorded in the state directory, logs go to <state>/logs/<service>.log, temporary files to
-<state>/tmp/<service>, and ``down`` stops exactly the process groups it recorded. ``heal``
-restarts the services that died or stopped answering.
+With the stand-ins running (``scripts/sandbox up``), the model server and Llama Stack are
+started by the data-plane kubelet (stagecheck.sandbox.standins.dataplane_kubelet) from the pods
+the world's operators make, and started again when those pods change; alone, they are started
+with the loopback wiring. The processes outlive the command that started them: their process
+groups, ports and URLs are recorded in the state directory, logs go to
+<state>/logs/<service>.log, temporary files to <state>/tmp/<service>, and ``down`` stops
+exactly the process groups it recorded. ``heal`` restarts the services that died or stopped
+answering.
 
 Where to find what:
 
@@ -26,6 +32,7 @@ Where to find what:
                            processes and the containers (stagecheck.sandbox.containers) alike
     processes.py           DataPlane: the plan as local processes
     supervisor.py          process groups, their records, start, stop, reap and restart
+    exitcode.py            runs a process and records its exit code, as a container runtime
     llamastack_config.py   Llama Stack's run configuration
     probes.py              readiness probes
     models.py, records.py  model names; endpoints.json, statuses, environments, the error

@@ -12,10 +12,13 @@ applies them to the variables the pod gives it:
     INFERENCE_MODEL  the model registered on vllm-inference: required, no default
     MILVUS_ENDPOINT  turns on the remote Milvus provider milvus-remote (its uri); MILVUS_TOKEN
 
-Knowingly different: the embedding model is the sandbox's (all-MiniLM-L6-v2 on its own
-OpenAI-style server; rh-dev runs granite-embedding-125m inline); no inline Milvus, eval,
-safety, telemetry or other conditional providers; the stores live under the data folder given
-here, not /opt/app-root/src/.llama/distributions/rh.
+Knowingly different: the server is Llama Stack 0.7.3 where rh-dev 2.25 runs 0.2.22, whose
+start-up registration is strict (it exits when vLLM is unreachable or does not serve
+INFERENCE_MODEL: providers/remote/inference/vllm/vllm.py ``register_model``); 0.7.3 starts and
+keeps the model listed, and its completions fail instead. The embedding model is the sandbox's
+(all-MiniLM-L6-v2 on its own OpenAI-style server; rh-dev runs granite-embedding-125m inline);
+no inline Milvus, eval, safety, telemetry or other conditional providers; the stores live under
+the data folder given here, not /opt/app-root/src/.llama/distributions/rh.
 """
 
 from __future__ import annotations

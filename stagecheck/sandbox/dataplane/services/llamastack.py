@@ -1,7 +1,9 @@
-"""Llama Stack, wired to the LLM (remote::vllm), the embeddings (remote::openai) and Milvus
-(remote::milvus), files on inline::localfs; run from its own environment as a process, the
-starter distribution as a container. It starts last: while it starts it connects to Milvus and
-lists the models of its inference providers, so those must answer first."""
+"""Llama Stack, configured as the rh-dev distribution is, by its environment: the model server
+(remote::vllm, VLLM_URL and INFERENCE_MODEL), Milvus (remote::milvus, MILVUS_ENDPOINT), the
+sandbox's embeddings (remote::openai), files on inline::localfs. Run from its own environment as
+a process (from its pod, by the data-plane kubelet, when the world runs), the starter
+distribution as a container. It starts last: while it starts it connects to Milvus and lists
+the models of its inference providers, so those must answer first."""
 
 from __future__ import annotations
 
