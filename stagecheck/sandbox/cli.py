@@ -194,8 +194,10 @@ def status(settings: Settings) -> int:
         return 1
     variant = plane.state / "variant"
     healthy, lines = report(components(settings, plane))
+    # One verdict, first: the world's variant is not the sandbox's health.
     print(
-        f"sandbox ({variant.read_text() if variant.exists() else 'unknown variant'}) in "
+        f"sandbox {'healthy' if healthy else 'UNHEALTHY'} (world: "
+        f"{variant.read_text() if variant.exists() else 'unknown variant'}) in "
         f"{plane.state}; kubeconfig: {plane.kubeconfig}"
     )
     print("\n".join(lines))

@@ -633,8 +633,11 @@ def _world_object(kind: str, fault: str | None) -> dict[str, object]:
     return next(d for d in docs if d["kind"] == kind)
 
 
-def _rolled_out(plane: ControlPlane, selector: str, timeout_s: float = 120.0) -> str:
-    """Wait until one pod matches, Ready, and return its uid (a rollout has settled)."""
+def _rolled_out(
+    plane: ControlPlane, selector: str, timeout_s: float = 120.0, other_than: str = ""
+) -> str:
+    """Wait until one pod matches, Ready (and not the pod ``other_than``), and return its uid:
+    a rollout has settled."""
     kube = plane.connect()
     try:
         deadline = time.monotonic() + timeout_s
@@ -647,7 +650,7 @@ def _rolled_out(plane: ControlPlane, selector: str, timeout_s: float = 120.0) ->
                 if any(c["type"] == "Ready" and c["status"] == "True"
                        for c in (p.get("status") or {}).get("conditions") or [])
             ]  # fmt: skip
-            if len(pods) == 1 and ready:
+            if len(pods) == 1 and ready and pods[0]["metadata"]["uid"] != other_than:
                 return str(pods[0]["metadata"]["uid"])
             time.sleep(1)
         raise AssertionError(f"no single Ready pod {selector} within {timeout_s}s: {pods}")
@@ -675,7 +678,7 @@ def test_a_gitops_edit_of_the_world_turns_the_right_scenarios_red_and_back(
     kube = plane.connect()
     try:
         apply_documents(kube, [_world_object(kind, fault)])
-        assert _rolled_out(plane, SELECTORS[kind]) != before  # a new pod runs the new spec
+        edited = _rolled_out(plane, SELECTORS[kind], other_than=before)  # the new spec runs
         if kind == "InferenceService":  # Llama Stack's calls reach the restarted model server
             _rolled_out(plane, SELECTORS["LlamaStackDistribution"])
         args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), "--no-preflight-stop"]
@@ -685,9 +688,9 @@ def test_a_gitops_edit_of_the_world_turns_the_right_scenarios_red_and_back(
         registered = broken.result("Llama Stack is healthy and has the stage model registered")
         assert cause in registered.message, registered.message
     finally:
-        apply_documents(kube, [_world_object(kind, None)])
+        apply_documents(kube, [_world_object(kind, None)])  # given back, whatever happened
         kube.close()
-    _rolled_out(plane, SELECTORS[kind])
+    _rolled_out(plane, SELECTORS[kind], other_than=edited)
     _rolled_out(plane, SELECTORS["LlamaStackDistribution"])
     again = run_pytest([*args, *SERVED_FEATURES], _fresh(tmp_path / "restored"))
     assert again.returncode == 0, again.output[-3000:]
@@ -743,6 +746,7 @@ def test_a_killed_milvus_process_crash_loops_its_pod_until_the_kubelet_restarts_
         pod = kube.get("/api/v1/namespaces/private-ai-demo/pods", {"labelSelector": "app=milvus"})[
             "items"
         ][0]
-        assert pod["status"]["containerStatuses"][0]["restartCount"] == 1
+        milvus = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "milvus")
+        assert milvus["restartCount"] == 1
     finally:
         kube.close()
