@@ -232,6 +232,22 @@ def write_status(ctx: Context, obj: JsonObject, status: JsonObject) -> bool:
     return True
 
 
+def write_kubelet_status(ctx: Context, obj: JsonObject, status: JsonObject) -> None:
+    """``write_status`` as a kubelet writes its Node's and its pods' (a list's pods carry no
+    kind): blind to the nulls the API server adds (``lastProbeTime: null``), so an unchanged
+    status writes nothing."""
+    if _without_nulls(obj.get("status") or {}) != _without_nulls(status):
+        write_status(ctx, {"apiVersion": "v1", "kind": "Pod", **obj}, status)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def deployment_available(deployment: Mapping[str, Any] | None) -> JsonObject | None:
     """The Deployment's ``Available`` condition as its controller wrote it."""
     return find_condition(deployment, "Available")

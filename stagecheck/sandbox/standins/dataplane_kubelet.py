@@ -54,7 +54,13 @@ from urllib.parse import urlsplit
 from stagecheck.kube.client import JsonObject
 from stagecheck.sandbox.backends import BACKENDS, Backend
 from stagecheck.sandbox.dataplane.plan import PodConfig
-from stagecheck.sandbox.standins.base import Context, Reconciler, condition, now, write_status
+from stagecheck.sandbox.standins.base import (
+    Context,
+    Reconciler,
+    condition,
+    now,
+    write_kubelet_status,
+)
 from stagecheck.sandbox.standins.node import NODE_NAME
 
 SIDECARS = frozenset({"istio-proxy", "queue-proxy", "oauth-proxy", "kube-rbac-proxy"})
@@ -324,8 +330,7 @@ class DataPlaneKubeletStandin(Reconciler):
         ]
         status = {**old, "phase": "Running", "conditions": conditions}
         status["containerStatuses"] = statuses
-        if _comparable(old) != _comparable(status):
-            write_status(ctx, {"apiVersion": "v1", "kind": "Pod", **pod}, status)
+        write_kubelet_status(ctx, pod, status)
 
 
 def _kept(previous: list[JsonObject], made: JsonObject) -> JsonObject:
@@ -335,17 +340,6 @@ def _kept(previous: list[JsonObject], made: JsonObject) -> JsonObject:
     if old is not None and "lastProbeTime" in old:
         made["lastProbeTime"] = old["lastProbeTime"]
     return made
-
-
-def _comparable(status: JsonObject) -> Any:
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if v is not None}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return strip(status)
 
 
 # -- probes ---------------------------------------------------------------------------------

@@ -58,7 +58,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from stagecheck.errors import Conflict, NotFound
 from stagecheck.kube.client import JsonObject
-from stagecheck.sandbox.standins.base import Context, Reconciler, condition, now, write_status
+from stagecheck.sandbox.standins.base import (
+    Context,
+    Reconciler,
+    condition,
+    now,
+    write_kubelet_status,
+)
 from stagecheck.sandbox.standins.mesh_gate import SIDECAR, MeshGateStandin
 
 NODE_NAME = "standin-node-0"
@@ -234,7 +240,7 @@ class NodeStandin(Reconciler):
                 "bootID": "",
             },
         }
-        _write_pod_status(ctx, current, status)
+        write_kubelet_status(ctx, current, status)
 
     def _heartbeat(self, ctx: Context) -> None:
         """Renew the node's Lease; a heartbeat is not a change of the world (not counted)."""
@@ -307,7 +313,7 @@ class NodeStandin(Reconciler):
         since = (pod.get("status") or {}).get("startTime") or now()
         running = _Container("", started=since)
         status = self._status(pod, {c["name"]: ("running", running) for c in _containers(pod)})
-        _write_pod_status(ctx, pod, status)
+        write_kubelet_status(ctx, pod, status)
 
     # -- running pods -------------------------------------------------------------------------
     def _run(self, ctx: Context, pod: JsonObject) -> None:
@@ -317,10 +323,10 @@ class NodeStandin(Reconciler):
             return  # ended before this kubelet (re)started: a kubelet never runs it again
         if known is None:
             known = self._admit(pod)
-            _write_pod_status(ctx, pod, self._status(pod, {}))  # Pending: ContainerCreating
+            write_kubelet_status(ctx, pod, self._status(pod, {}))  # Pending: ContainerCreating
             self._start(known, pod)
         self._poll(known)
-        _write_pod_status(ctx, pod, self._status(pod, self._states(known, pod)))
+        write_kubelet_status(ctx, pod, self._status(pod, self._states(known, pod)))
 
     def _admit(self, pod: JsonObject) -> _Pod:
         meta = pod["metadata"]
@@ -504,20 +510,6 @@ class NodeStandin(Reconciler):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def _write_pod_status(ctx: Context, obj: JsonObject, status: JsonObject) -> None:
-    """``write_status``, blind to the nulls the API server adds (``lastProbeTime: null``)."""
-    if _without_nulls(obj.get("status") or {}) != _without_nulls(status):
-        write_status(ctx, obj, status)
-
-
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
 
 
 def _containers(pod: JsonObject) -> list[JsonObject]:
