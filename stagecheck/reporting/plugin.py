@@ -507,7 +507,15 @@ def _stop_records(state: Reporting) -> list[ScenarioRecord]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     state = reporting_of(terminalreporter.config)
-    if _is_worker(terminalreporter.config) or not state.writing or not _has_work(state):
+    if _is_worker(terminalreporter.config):
+        return
+    skipped = [r for r in state.run.scenarios.values() if r.status == "skipped"]
+    if skipped and terminalreporter.config.getoption("fail_on_skipped", False):
+        terminalreporter.write_line(
+            f"stagecheck: {len(skipped)} scenario(s) skipped, and --fail-on-skipped makes that "
+            "a failure of the run: " + "; ".join(redact_text(r.name) for r in skipped[:5])
+        )
+    if not state.writing or not _has_work(state):
         return
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     for stage, records in state.run.by_stage().items():
@@ -518,12 +526,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         root = state.settings.root
         shown = ", ".join(_relative(p.resolve(), root) for p in state.written)
         terminalreporter.write_line(f"reports: {shown} (HTML: scripts/report)")
-    skipped = [r for r in state.run.scenarios.values() if r.status == "skipped"]
-    if skipped and terminalreporter.config.getoption("fail_on_skipped", False):
-        terminalreporter.write_line(
-            f"stagecheck: {len(skipped)} scenario(s) skipped, and --fail-on-skipped makes that "
-            "a failure of the run: " + "; ".join(redact_text(r.name) for r in skipped[:5])
-        )
 
 
 def _fail_on_skipped(session: pytest.Session, state: Reporting) -> None:
