@@ -134,22 +134,33 @@ def await_listable(kube: Kube, crd: dict[str, Any], timeout_s: float = 30) -> No
             time.sleep(0.2)
 
 
-# Istio's PeerAuthentication (security.istio.io/v1), its schema left open: spec.selector,
-# spec.mtls.mode (UNSET | DISABLE | PERMISSIVE | STRICT).
-PA_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "peerauthentications.security.istio.io"},
-    "spec": {
-        "group": "security.istio.io",
-        "scope": "Namespaced",
-        "names": {"plural": "peerauthentications", "singular": "peerauthentication",
-                  "kind": "PeerAuthentication"},
-        "versions": [{"name": "v1", "served": True, "storage": True,
-                      "schema": {"openAPIV3Schema": {"type": "object",
-                                                     "x-kubernetes-preserve-unknown-fields": True}}}],
-    },
-}  # fmt: skip
+def open_crd(group: str, kind: str, plural: str, scope: str = "Namespaced") -> dict[str, Any]:
+    """A CRD of that kind (version v1) whose schema is left open: the tests write what they
+    need of the real one."""
+    version = {
+        "name": "v1",
+        "served": True,
+        "storage": True,
+        "schema": {
+            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+            "versions": [version],
+        },
+    }
+
+
+# Istio's PeerAuthentication (security.istio.io/v1): spec.selector, spec.mtls.mode (UNSET |
+# DISABLE | PERMISSIVE | STRICT).
+PA_CRD = open_crd("security.istio.io", "PeerAuthentication", "peerauthentications")
 
 
 def model_service(ns: str, ready: bool = True, sidecar: bool = True) -> list[dict[str, Any]]:

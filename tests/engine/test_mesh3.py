@@ -6,7 +6,6 @@ means nothing there."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ from tests.engine.mesh_support import (
     deployment,
     model_service,
     namespace,
+    open_crd,
     peer_authentication,
     pod_of,
     remove,
@@ -28,19 +28,7 @@ from tests.engine.mesh_support import (
 ENABLED = "mesh3-enabled"
 REVISION = "mesh3-revision"
 OLD_LABEL = "mesh3-old-label"
-CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "istios.sailoperator.io"},
-    "spec": {
-        "group": "sailoperator.io",
-        "scope": "Cluster",
-        "names": {"plural": "istios", "singular": "istio", "kind": "Istio"},
-        "versions": [{"name": "v1", "served": True, "storage": True,
-                      "schema": {"openAPIV3Schema": {"type": "object",
-                                                     "x-kubernetes-preserve-unknown-fields": True}}}],
-    },
-}  # fmt: skip
+CRD = open_crd("sailoperator.io", "Istio", "istios", scope="Cluster")
 ISTIO = {"apiVersion": "sailoperator.io/v1", "kind": "Istio", "metadata": {"name": "default"},
          "spec": {"namespace": "istio-system", "version": "v1.24.3"}}  # fmt: skip
 

@@ -248,6 +248,30 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
+KWOK_NODE = "kwok.x-k8s.io/node"  # the annotation of the nodes kwok runs (value "fake")
+
+
+def kwok_pods(
+    ctx: Context, service: JsonObject, nodes: Mapping[str, JsonObject]
+) -> list[JsonObject]:
+    """The pods the Service selects that run on a node kwok runs (``nodes``: by name, read
+    once a pass): the world's pods, which run nothing themselves. Each carries its kind."""
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return []
+    found = ctx.kube.get(
+        f"/api/v1/namespaces/{service['metadata']['namespace']}/pods",
+        params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+    )
+    pods = [{"apiVersion": "v1", "kind": "Pod", **p} for p in found.get("items") or []]
+    return [p for p in pods if _kwok_runs(nodes.get(p["spec"].get("nodeName") or ""))]
+
+
+def _kwok_runs(node: JsonObject | None) -> bool:
+    annotations = ((node or {}).get("metadata") or {}).get("annotations") or {}
+    return annotations.get(KWOK_NODE) == "fake"
+
+
 def deployment_available(deployment: Mapping[str, Any] | None) -> JsonObject | None:
     """The Deployment's ``Available`` condition as its controller wrote it."""
     return find_condition(deployment, "Available")

@@ -28,8 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stagecheck.kube.client import JsonObject
-from stagecheck.sandbox.standins.base import ENDPOINTS_FILE, Context, Reconciler, apply_owned
-from stagecheck.sandbox.standins.node import NODE_NAME
+from stagecheck.sandbox.standins.base import (
+    ENDPOINTS_FILE,
+    Context,
+    Reconciler,
+    apply_owned,
+    kwok_pods,
+)
 
 LOGS_KIND = "Logs.kwok.x-k8s.io"
 PROCESS_LOGS = ENDPOINTS_FILE.parent / "logs"  # the data plane's supervisor writes them there
@@ -59,7 +64,7 @@ class ContainerLogsStandin(Reconciler):
                 continue
             self._mirrored.add(backend)
             cri = self._mirror(ctx.state_dir, backend)
-            for pod in self._pods(ctx, service, nodes):
+            for pod in kwok_pods(ctx, service, nodes):
                 apply_owned(ctx, self.name, pod, _logs_resource(pod, cri))
 
     def _mirror(self, state_dir: Path, backend: str) -> Path:
@@ -87,31 +92,6 @@ class ContainerLogsStandin(Reconciler):
             out.writelines(stamp + b" stdout F " + line.rstrip(b"\r") + b"\n" for line in lines)
         mark.write_text(str(size))
         return target
-
-    @staticmethod
-    def _pods(ctx: Context, service: JsonObject, nodes: dict[str, JsonObject]) -> list[JsonObject]:
-        selector = (service.get("spec") or {}).get("selector") or {}
-        if not selector:
-            return []
-        namespace = service["metadata"]["namespace"]
-        found = ctx.kube.get(
-            f"/api/v1/namespaces/{namespace}/pods",
-            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
-        )
-        for pod in found.get("items") or []:  # list items carry no kind; an owner needs it
-            pod.setdefault("apiVersion", "v1")
-            pod.setdefault("kind", "Pod")
-        return [
-            p
-            for p in found.get("items") or []
-            if p["spec"].get("nodeName") not in (None, NODE_NAME)
-            and _kwok_runs(nodes.get(p["spec"]["nodeName"]))
-        ]
-
-
-def _kwok_runs(node: JsonObject | None) -> bool:
-    annotations = ((node or {}).get("metadata") or {}).get("annotations") or {}
-    return annotations.get("kwok.x-k8s.io/node") == "fake"
 
 
 def _logs_resource(pod: JsonObject, cri: Path) -> JsonObject:

@@ -58,15 +58,14 @@ from stagecheck.sandbox.standins.base import (
     Context,
     Reconciler,
     condition,
+    kwok_pods,
     now,
     write_kubelet_status,
 )
-from stagecheck.sandbox.standins.node import NODE_NAME
 
 SIDECARS = frozenset({"istio-proxy", "queue-proxy", "oauth-proxy", "kube-rbac-proxy"})
 BACKOFF_INITIAL_S, BACKOFF_MAX_S = 10.0, 300.0
 BACKOFF_RESET_S = 600.0  # a container that ran this long starts its back-off anew
-KWOK_NODE = "kwok.x-k8s.io/node"
 # No proxy: a probe goes from the node to the pod, as the kubelet's does
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -111,35 +110,21 @@ class DataPlaneKubeletStandin(Reconciler):
         self._containers: dict[str, _Container] = {}  # process -> the container it is now
         self._plane: Any = None
 
-    def _data_plane(self, ctx: Context) -> Any:
-        """The data plane this sandbox started (None until it has started)."""
+    def reconcile(self, ctx: Context) -> None:
         if self._plane is None:
             from stagecheck.sandbox.dataplane.processes import DataPlane
 
-            state = ctx.state_dir / "dataplane"
-            if not (state / "context.json").is_file():
-                return None
-            self._plane = DataPlane(Path(), state)
-        return self._plane if self._plane.context() is not None else None
-
-    def reconcile(self, ctx: Context) -> None:
-        plane = self._data_plane(ctx)
-        if plane is None:
+            self._plane = DataPlane(Path(), ctx.state_dir / "dataplane")
+        plane = self._plane
+        context = plane.context()  # None until the data plane has started
+        if context is None:
             return
-        context = plane.context()
         nodes = {n["metadata"]["name"]: n for n in ctx.items("Node")}
         for backend in BACKENDS:
             if backend.process not in context.ports:
                 continue
             service = ctx.get("Service", backend.service, backend.namespace)
-            selector = ((service or {}).get("spec") or {}).get("selector") or {}
-            if not selector:
-                continue
-            pods = [
-                p
-                for p in _selected_pods(ctx, backend.namespace, selector)
-                if _kwok_runs(nodes.get(p["spec"].get("nodeName") or ""))
-            ]
+            pods = kwok_pods(ctx, service, nodes) if service else []
             live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
             if not live:
                 continue
@@ -493,18 +478,3 @@ def _service(process: str) -> Any:
 def _main_container(pod: JsonObject) -> JsonObject | None:
     containers = (pod.get("spec") or {}).get("containers") or []
     return next((c for c in containers if c.get("name") not in SIDECARS), None)
-
-
-def _selected_pods(ctx: Context, namespace: str, selector: dict[str, str]) -> list[JsonObject]:
-    found = ctx.kube.get(
-        f"/api/v1/namespaces/{namespace}/pods",
-        params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
-    )
-    return [
-        p for p in found.get("items") or [] if p["spec"].get("nodeName") not in (None, NODE_NAME)
-    ]
-
-
-def _kwok_runs(node: JsonObject | None) -> bool:
-    annotations = ((node or {}).get("metadata") or {}).get("annotations") or {}
-    return annotations.get(KWOK_NODE) == "fake"
