@@ -28,9 +28,11 @@ pipelines route sends the kubeconfig's by default: its proxy asks for one).
 from __future__ import annotations
 
 import functools
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -94,6 +96,14 @@ class Endpoint:
     backend: str | None = None
     # The backend's pods and their logs, for a red step (bound by Endpoints, which has a client).
     collect: Callable[[], list[Evidence]] | None = field(default=None, repr=False, compare=False)
+    # CA files trusted beside the system's: a pod's service account bundle (see Endpoints)
+    trust: tuple[str, ...] = ()
+
+    def tls(self) -> bool | ssl.SSLContext:
+        """What a client verifies the endpoint's certificate with (False: not verified)."""
+        if not self.verify_tls:
+            return False
+        return _trusting(self.trust) if self.trust else True
 
     def backend_evidence(self) -> list[Evidence]:
         """The pods behind the endpoint with their last log lines, where it is known which."""
@@ -113,13 +123,34 @@ class Endpoint:
     def client(self, timeout: float | httpx.Timeout | None = None) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
-            verify=self.verify_tls,
+            verify=self.tls(),
             timeout=self.timeout() if timeout is None else timeout,
             headers=self.headers(),
         )
 
     def describe(self) -> str:
         return f"{self.name} endpoint {self.url} ({self.how})"
+
+
+def _account_bundles(account_dir: Path) -> tuple[str, ...]:
+    """The CA bundles a pod's service account volume holds: ``ca.crt`` (on OpenShift it also
+    holds the ingress operator's CA, which signs the default router certificate:
+    cluster-kube-controller-manager-operator ``manageServiceAccountCABundle`` adds
+    ``router-ca``) and, on OpenShift, ``service-ca.crt`` (the service CA that signs Services'
+    serving certificates). An in-cluster run trusts them beside the system's store."""
+    return tuple(
+        str(f) for f in (account_dir / "ca.crt", account_dir / "service-ca.crt") if f.is_file()
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _trusting(bundles: tuple[str, ...]) -> ssl.SSLContext:
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    for bundle in bundles:
+        context.load_verify_locations(cafile=bundle)
+    return context
 
 
 @contextmanager
@@ -174,6 +205,8 @@ class Endpoints:
             health=self._health.setdefault(name, Responsiveness()),
             timeout_s=self._target.endpoint_timeout_s,
         )
+        if self._target.in_cluster is not None:
+            found = replace(found, trust=_account_bundles(self._target.in_cluster.account_dir))
         if found.backend is not None:
             backend = found.backend
             found = replace(found, collect=lambda: self._backend_evidence(backend))

@@ -61,15 +61,23 @@ def credentials_from_secret(
 
 
 def client(endpoint: Endpoint, credentials: Credentials) -> Minio:
+    from urllib.request import getproxies, proxy_bypass
+
     import urllib3
     from minio import Minio
 
     parts = urlsplit(endpoint.url)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5, read=30),
-        retries=urllib3.Retry(total=0),
-        cert_reqs="CERT_REQUIRED" if endpoint.verify_tls else "CERT_NONE",
-    )
+    options: dict[str, Any] = {
+        "timeout": urllib3.Timeout(connect=5, read=30),
+        "retries": urllib3.Retry(total=0),
+        "cert_reqs": "CERT_REQUIRED" if endpoint.verify_tls else "CERT_NONE",
+    }
+    if not isinstance(tls := endpoint.tls(), bool):
+        options["ssl_context"] = tls
+    # The environment's proxy (http_proxy, https_proxy, no_proxy), as every other client of a
+    # run honours it (httpx, gRPC); urllib3 alone would ignore it.
+    proxy = None if proxy_bypass(parts.hostname or "") else getproxies().get(parts.scheme)
+    http = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
     return Minio(
         parts.netloc,
         access_key=credentials.access_key,

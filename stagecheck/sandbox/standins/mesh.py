@@ -86,6 +86,7 @@ from stagecheck.sandbox.standins.mesh_injector import (
     MAISTRA_VERSION,
     SidecarInjectorStandin,
 )
+from stagecheck.sandbox.standins.routes import ROUTER_POLICY_GROUP
 
 SMCP = "ServiceMeshControlPlane.maistra.io"
 SMMR = "ServiceMeshMemberRoll.maistra.io"
@@ -760,12 +761,54 @@ class ServiceMeshMemberStandin(Reconciler):
                 f"/api/v1/namespaces/{ns}", {"metadata": {"labels": {MEMBER_OF: mesh_ns}}}
             )
             ctx.writes += 1
+        self._network_policies(ctx, ns, smcp)
         status = self._status(member, True, "", "", annotations)
         smcp_status = smcp.get("status") or {}
         if smcp_status.get("observedGeneration"):
             status["meshGeneration"] = int(smcp_status["observedGeneration"])
         status["meshReconciledVersion"] = reconciled_version(smcp)
         write_status(ctx, member, status)
+
+    @staticmethod
+    def _network_policies(ctx: Context, namespace: str, smcp: JsonObject) -> None:
+        """The mesh's NetworkPolicies copied into the member namespace, created when missing
+        and never updated (MO ovs_networkpolicy.go ``reconcileNamespaceInMesh``; the policies
+        are mesh-config's templates/networkpolicy.yaml, rendered unless
+        ``spec.security.manageNetworkPolicy`` is false)."""
+        security = (smcp.get("spec") or {}).get("security") or {}
+        if security.get("manageNetworkPolicy") is False:
+            return
+        mesh_ns, revision = smcp["metadata"]["namespace"], smcp["metadata"]["name"]
+        collection = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies"
+        labels = {"maistra-version": MAISTRA_VERSION, "app": "istio", MEMBER_OF: mesh_ns}
+        policies: dict[str, JsonObject] = {
+            f"istio-mesh-{revision}": {
+                "ingress": [
+                    {"from": [{"namespaceSelector": {"matchLabels": {MEMBER_OF: mesh_ns}}}]}
+                ]
+            },
+            f"istio-expose-route-{revision}": {
+                "podSelector": {"matchLabels": {"maistra.io/expose-route": "true"}},
+                "ingress": [
+                    {
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {ROUTER_POLICY_GROUP: "ingress"}}}
+                        ]
+                    }
+                ],
+            },
+        }
+        for name, spec in policies.items():
+            if ctx.kube.get_or_none(f"{collection}/{name}") is not None:
+                continue
+            body = {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {"podSelector": {}, **spec},
+            }
+            ctx.kube.create(collection, body)
+            ctx.writes += 1
 
     def _report(
         self,
@@ -809,6 +852,16 @@ class ServiceMeshMemberStandin(Reconciler):
                 f"/api/v1/namespaces/{meta['namespace']}",
                 {"metadata": {"labels": {MEMBER_OF: None}}},
             )
+            # removeNamespaceFromMesh: the mesh's NetworkPolicies go with the membership
+            collection = (
+                f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/networkpolicies"
+            )
+            mesh = {"labelSelector": f"{MEMBER_OF}={ref.get('namespace')}"}
+            for policy in ctx.kube.get(collection, mesh).get("items") or []:
+                try:
+                    ctx.kube.delete(f"{collection}/{policy['metadata']['name']}")
+                except NotFound:
+                    continue
         finalizers = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
         try:
             ctx.kube.patch(

@@ -29,18 +29,28 @@ answers itself (a request it cannot proxy) carries ``server: istio-envoy`` and n
 cluster Service carries ``x-envoy-upstream-service-time`` (the milliseconds the upstream took),
 which Envoy's router adds only to answers that came from an upstream.
 
-Knowingly different: no TLS, certificates or AuthorizationPolicies; ``https`` (CONNECT) is not
-proxied; the caller's sidecar is judged by its pod spec (container ``istio-proxy``), not by a
-running Envoy. Identities and the mesh's table are refreshed on every pass of the stand-ins;
-the gate writes nothing to the cluster.
+``CONNECT host:port`` (how gRPC clients and ``https`` URLs use a proxy) opens a byte tunnel to
+the same destination under the same rule: Milvus's gRPC from a pod goes through it. A CONNECT
+to an admitted Route's host on port 443 is the router's data path instead (OpenShift's router
+is outside the mesh): TLS ends at the gate with the router's default certificate
+(``*.apps.sandbox.local``, signed by the cluster's CA; ``router_certificate``), and the request
+goes on to the Route's Service as a caller without a sidecar.
+
+Knowingly different: no TLS, certificates or AuthorizationPolicies (a tunnel carries what the
+caller sends; the gate terminates nothing); the caller's sidecar is judged by its pod spec
+(container ``istio-proxy``), not by a running Envoy. Identities and the mesh's table are
+refreshed on every pass of the stand-ins; the gate writes nothing to the cluster.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import socket
 import socketserver
+import ssl
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -50,11 +60,17 @@ from urllib.parse import urlsplit
 
 from stagecheck.kube.client import JsonObject
 from stagecheck.sandbox.standins.base import Context, Reconciler
+from stagecheck.sandbox.standins.routes import APPS_DOMAIN, ROUTER_NAMESPACE_LABELS
+from stagecheck.sandbox.standins.routes import KIND as ROUTE
+
+PEER_AUTHENTICATION = "PeerAuthentication.security.istio.io"
 
 SIDECAR = "istio-proxy"
 GATES_FILE = Path("standins") / "mesh-gate.json"
 READ_TIMEOUT_S = 30.0
 UNRESOLVED = ("", -1)  # a route: the name does not resolve
+# The router's own 503 page when no endpoint answers (openshift/router's error page title)
+ROUTER_UNAVAILABLE = "Application is not available"
 MAX_HEADER_BYTES = 65536
 
 
@@ -75,9 +91,13 @@ class MeshTable:
     """What the gate decides by, rebuilt each pass: service -> loopback base, strict services."""
 
     backends: dict[str, str] = field(default_factory=dict)  # "svc.ns" or "svc" -> base URL
-    strict: set[str] = field(default_factory=set)  # "svc.ns" behind a sidecar in a STRICT mesh
+    # "svc.ns" behind a sidecar in a STRICT mesh -> its ports that accept only mTLS
+    strict: dict[str, frozenset[int]] = field(default_factory=dict)
     workload_sidecar: dict[str, bool] = field(default_factory=dict)  # Workload.key -> sidecar
     services: set[str] = field(default_factory=set)  # "svc.ns" of every Service of the world
+    # admitted Route host -> ("svc.ns.svc", the Service port its targetPort names, whether the
+    # namespace's NetworkPolicies let the router in)
+    routes: dict[str, tuple[str, int, bool]] = field(default_factory=dict)
 
 
 class _Listener(socketserver.ThreadingTCPServer):
@@ -107,22 +127,26 @@ class _Handler(socketserver.BaseRequestHandler):
         head, early = read
         line, _, rest = head.partition(b"\r\n")
         parts = line.decode("latin-1").split(" ")
-        if len(parts) != 3 or parts[0] == "CONNECT":
-            _answer(client, 405, "the sandbox's mesh gate proxies plain http only", envoy=True)
+        if len(parts) != 3:
+            _answer(client, 400, "not an HTTP/1.1 proxy request", envoy=True)
             return
         method, target, version = parts
+        if method == "CONNECT":
+            self._tunnel(client, target, early)
+            return
         url = urlsplit(target)
         if not url.hostname:
             _answer(client, 400, "a proxy request needs an absolute URL", envoy=True)
             return
-        decision = self.server.gate.route(url.hostname, self.server.has_sidecar())
+        port = url.port or 80
+        decision = self.server.gate.route(url.hostname, self.server.has_sidecar(), port)
         if decision is None:
             _reset(client)
             return
         if decision == UNRESOLVED:
             _answer(client, 502, f"dial tcp: lookup {url.hostname}: no such host")
             return
-        host, port = decision if decision[1] else (url.hostname, url.port or 80)
+        host, port = decision if decision[1] else (url.hostname, port)
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         headers = [
             h
@@ -142,6 +166,72 @@ class _Handler(socketserver.BaseRequestHandler):
             upstream.sendall(request + early)
             _pipe(client, upstream, started if ".svc" in url.hostname else None)
 
+    def _tunnel(self, client: socket.socket, target: str, early: bytes) -> None:
+        """``CONNECT host:port``: a byte tunnel (gRPC, TLS) to what the name resolves to, under
+        the same mesh rule as a plain request."""
+        name, _, port_text = target.rpartition(":")
+        if not name or not port_text.isdigit():
+            _answer(client, 400, "CONNECT needs host:port", envoy=True)
+            return
+        gate = self.server.gate
+        routed = gate.routed(name) if port_text == "443" else None
+        if routed and not routed[2]:  # a NetworkPolicy drops the router's connection
+            self._through_router(client, name, None)
+            return
+        if routed:  # through a Route: the router (outside the mesh) calls the Route's Service
+            decision = gate.route(routed[0], False, routed[1])
+        else:
+            decision = gate.route(name, self.server.has_sidecar(), int(port_text))
+        if decision is None:
+            _reset(client)
+            return
+        if decision == UNRESOLVED:
+            _answer(client, 502, f"dial tcp: lookup {name}: no such host")
+            return
+        address = decision if decision[1] else (name, int(port_text))
+        if routed:
+            self._through_router(client, name, address)
+            return
+        try:
+            upstream = socket.create_connection(address, timeout=READ_TIMEOUT_S)
+        except OSError as error:
+            _answer(client, 502, f"the mesh gate cannot reach {name}: {error}")
+            return
+        with upstream:
+            upstream.settimeout(None)  # a tunnel may idle (a gRPC channel between calls)
+            client.settimeout(None)
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if early:
+                upstream.sendall(early)
+            _pipe(client, upstream, None)
+
+    def _through_router(
+        self, client: socket.socket, host: str, address: tuple[str, int] | None
+    ) -> None:
+        """The router's data path for an edge or re-encrypt Route: TLS ends here, with the
+        router's default certificate, and the request goes on to the Route's Service. None:
+        the router cannot connect (a NetworkPolicy drops it), so it answers its own 503."""
+        context = self.server.gate.router_tls
+        if context is None:
+            _answer(client, 503, "the sandbox's router has no certificate", envoy=False)
+            return
+        client.settimeout(None)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        try:
+            secured = context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the caller did not trust the certificate: it says so itself
+        if address is None:
+            _answer(secured, 503, ROUTER_UNAVAILABLE)
+            return
+        try:
+            upstream = socket.create_connection(address, timeout=READ_TIMEOUT_S)
+        except OSError:
+            _answer(secured, 503, ROUTER_UNAVAILABLE)
+            return
+        with upstream, secured:
+            _relay(secured, upstream)
+
 
 class MeshGateStandin(Reconciler):
     """The mesh's rule in front of in-cluster services, one proxy listener per caller."""
@@ -154,6 +244,7 @@ class MeshGateStandin(Reconciler):
         self._lock = threading.Lock()
         self._listeners: dict[str, _Listener] = {}
         self._gates_file: Path | None = None
+        self.router_tls: ssl.SSLContext | None = None
 
     # -- callers ------------------------------------------------------------------------------
     def open(self, caller: str, has_sidecar: Callable[[], bool], port: int = 0) -> str:
@@ -179,17 +270,17 @@ class MeshGateStandin(Reconciler):
             listener.shutdown()
             listener.server_close()
 
-    def route(self, host: str, caller_has_sidecar: bool) -> tuple[str, int] | None:
-        """Where a call to ``host`` goes: (host, port) of the process answering, ("", 0) to go
-        to the host as named, ``UNRESOLVED`` for a cluster name no Service has, or None when
-        the mesh resets it."""
+    def route(self, host: str, caller_has_sidecar: bool, port: int) -> tuple[str, int] | None:
+        """Where a call to ``host``:``port`` goes: (host, port) of the process answering,
+        ("", 0) to go to the host as named, ``UNRESOLVED`` for a cluster name no Service has,
+        or None when the mesh resets it."""
         with self._lock:
             table = self._table
         if ".svc" not in host:
             return ("", 0)
         labels = host.split(".")
         service = ".".join(labels[:2])
-        if service in table.strict and not caller_has_sidecar:
+        if port in table.strict.get(service, ()) and not caller_has_sidecar:
             return None
         base = table.backends.get(service) or table.backends.get(labels[0])
         if base is None and service in table.services:
@@ -199,6 +290,12 @@ class MeshGateStandin(Reconciler):
         root = urlsplit(base)
         return (root.hostname or "127.0.0.1", root.port or 80)
 
+    def routed(self, host: str) -> tuple[str, int, bool] | None:
+        """The Service (``svc.ns.svc``, port) an admitted Route with this host sends to, and
+        whether the router may connect to its pods."""
+        with self._lock:
+            return self._table.routes.get(host)
+
     def workload_has_sidecar(self, workload: Workload) -> bool:
         with self._lock:
             return self._table.workload_sidecar.get(workload.key, False)
@@ -206,6 +303,7 @@ class MeshGateStandin(Reconciler):
     # -- controller ---------------------------------------------------------------------------
     def start(self, ctx: Context) -> None:
         self._gates_file = ctx.state_dir / GATES_FILE
+        self.router_tls = router_certificate(ctx.state_dir)
         # A restarted gate keeps its ports: the data plane's processes were given them.
         before = gate_urls(ctx.state_dir)
         gates = {
@@ -240,16 +338,37 @@ class MeshGateStandin(Reconciler):
         }
         members = _mesh_members(ctx, strict_meshes)
         pods_by_ns: dict[str, list[JsonObject]] = {}
+        policies = ctx.served(PEER_AUTHENTICATION) is not None
         for namespace in members:
             pods_by_ns[namespace] = ctx.items("Pod", namespace)
+            peer = ctx.items(PEER_AUTHENTICATION, namespace) if policies else []
             for service in ctx.items("Service", namespace):
                 selector = (service.get("spec") or {}).get("selector") or {}
                 behind = [p for p in pods_by_ns[namespace] if _selected(p, selector)]
                 if selector and any(_has_sidecar(p) for p in behind):
-                    table.strict.add(f"{service['metadata']['name']}.{namespace}")
+                    if ports := _strict_ports(service, behind, peer):
+                        table.strict[f"{service['metadata']['name']}.{namespace}"] = ports
                     base = table.backends.get(service["metadata"]["name"])
                     if base:
                         table.backends[f"{service['metadata']['name']}.{namespace}"] = base
+        if ctx.served(ROUTE) is not None:
+            for route in ctx.items(ROUTE):
+                spec, ingress = route.get("spec") or {}, (route.get("status") or {}).get("ingress")
+                admitted = any(
+                    c.get("type") == "Admitted" and c.get("status") == "True"
+                    for i in ingress or []
+                    for c in i.get("conditions") or []
+                )
+                to = (spec.get("to") or {}).get("name")
+                namespace = route["metadata"]["namespace"]
+                target = ctx.get("Service", to, namespace) if admitted and to else None
+                if target is not None and spec.get("host"):
+                    port = _service_port(target, (spec.get("port") or {}).get("targetPort"))
+                    selector = (target.get("spec") or {}).get("selector") or {}
+                    behind = [p for p in ctx.items("Pod", namespace) if _selected(p, selector)]
+                    network = ctx.items("NetworkPolicy.networking.k8s.io", namespace)
+                    admits = _router_admitted(behind, network)
+                    table.routes[spec["host"]] = (f"{to}.{namespace}.svc", port, admits)
         for workload in self.workloads:
             pods = pods_by_ns.get(workload.namespace)
             if pods is None:
@@ -281,6 +400,100 @@ def _mesh_members(ctx: Context, meshes: set[str]) -> set[str]:
         roll = ctx.get("ServiceMeshMemberRoll.maistra.io", "default", mesh)
         members.update(((roll or {}).get("spec") or {}).get("members") or [])
     return members
+
+
+def _strict_ports(
+    service: JsonObject, pods: list[JsonObject], policies: list[JsonObject]
+) -> frozenset[int]:
+    """The Service's ports that accept only mTLS in a STRICT mesh, after the namespace's
+    PeerAuthentications (security.istio.io; istio/api security/v1beta1/peer_authentication.proto
+    and Istio's precedence: a workload's policy (``selector``) over the namespace's (no
+    selector) over the mesh's; ``portLevelMtls`` by the workload's port number, with a
+    selector only; UNSET inherits)."""
+    mode = "STRICT"  # the mesh's: SMCP security.dataPlane.mtls
+    own = [p for p in policies if not ((p.get("spec") or {}).get("selector") or {})]
+    for policy in sorted(own, key=_age):
+        mode = _mode(policy.get("spec") or {}, mode)
+    ports: dict[str, str] = {}
+    labels = [(p["metadata"].get("labels") or {}) for p in pods]
+    for policy in sorted(policies, key=_age):
+        spec = policy.get("spec") or {}
+        wanted = (spec.get("selector") or {}).get("matchLabels") or {}
+        if (
+            wanted
+            and labels
+            and all(_selected({"metadata": {"labels": own}}, wanted) for own in labels)
+        ):
+            mode = _mode(spec, mode)
+            ports = {
+                str(k): _mode(v or {}, mode) for k, v in (spec.get("portLevelMtls") or {}).items()
+            }
+            break  # the oldest matching workload policy applies (Istio's tie-break)
+    strict = set()
+    for port in (service.get("spec") or {}).get("ports") or []:
+        target = _container_port(pods, port.get("targetPort", port.get("port")))
+        if ports.get(str(target), mode) == "STRICT":
+            strict.add(int(port["port"]))
+    return frozenset(strict)
+
+
+def _router_admitted(pods: list[JsonObject], policies: list[JsonObject]) -> bool:
+    """Whether the namespace's NetworkPolicies let the router (its namespace's labels) connect
+    to these pods: yes when no Ingress policy selects them, else when one of those that do has
+    a rule whose sources include the router's namespace (networking.k8s.io/v1 semantics:
+    policies add up; a rule without ``from`` admits every source)."""
+    labels = [(p["metadata"].get("labels") or {}) for p in pods]
+
+    def selects(policy: JsonObject) -> bool:
+        spec = policy.get("spec") or {}
+        if "Ingress" not in (spec.get("policyTypes") or ["Ingress"]):
+            return False
+        wanted = (spec.get("podSelector") or {}).get("matchLabels") or {}
+        return all(all(own.get(k) == v for k, v in wanted.items()) for own in labels)
+
+    def admits(peer: JsonObject) -> bool:
+        if "namespaceSelector" not in peer or (peer.get("podSelector") or {}).get("matchLabels"):
+            return False  # pods of the policy's own namespace, or an address block
+        wanted = (peer.get("namespaceSelector") or {}).get("matchLabels") or {}
+        return all(ROUTER_NAMESPACE_LABELS.get(k) == v for k, v in wanted.items())
+
+    selecting = [p for p in policies if selects(p)]
+    return not selecting or any(
+        not rule.get("from") or any(admits(peer) for peer in rule["from"])
+        for policy in selecting
+        for rule in (policy.get("spec") or {}).get("ingress") or []
+    )
+
+
+def _mode(spec: JsonObject, inherited: str) -> str:
+    mode = str(((spec.get("mtls") or spec) or {}).get("mode") or "UNSET")
+    return inherited if mode == "UNSET" else mode
+
+
+def _age(obj: JsonObject) -> tuple[str, str]:
+    return (str(obj["metadata"].get("creationTimestamp") or ""), str(obj["metadata"]["name"]))
+
+
+def _container_port(pods: list[JsonObject], target: object) -> object:
+    """A named targetPort as the number a container of the pods declares."""
+    if not isinstance(target, str):
+        return target
+    for pod in pods:
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            for port in container.get("ports") or []:
+                if port.get("name") == target:
+                    return port.get("containerPort")
+    return target
+
+
+def _service_port(service: JsonObject, target: object) -> int:
+    """The Service port a Route's ``port.targetPort`` names (its name, or its target port);
+    without one, the first."""
+    ports = (service.get("spec") or {}).get("ports") or [{"port": 80}]
+    for port in ports:
+        if target in (port.get("name"), port.get("targetPort"), port.get("port")):
+            return int(port["port"])
+    return int(ports[0]["port"])
 
 
 def _selected(pod: JsonObject, selector: dict[str, str]) -> bool:
@@ -333,6 +546,50 @@ def _pipe(client: socket.socket, upstream: socket.socket, started: float | None)
             client.sendall(chunk)
     except OSError:
         pass
+
+
+def _relay(client: ssl.SSLSocket, upstream: socket.socket) -> None:
+    """Copy both ways on one thread (a TLS socket must not be read and written at once)."""
+    while True:
+        ready = [client] if client.pending() else select.select([client, upstream], [], [])[0]
+        for source, sink in ((client, upstream), (upstream, client)):
+            if source in ready:
+                try:
+                    chunk = source.recv(65536)
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    continue
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                sink.sendall(chunk)
+
+
+def router_certificate(state_dir: Path) -> ssl.SSLContext | None:
+    """The router's default certificate: ``*.<apps domain>``, signed by the cluster's CA (made
+    once). OpenShift's is signed by the ingress operator's CA, which OpenShift adds to the
+    bundle every pod's service account volume holds (``ca.crt``); the sandbox's cluster CA is
+    that bundle, so a pod trusts both the same way."""
+    authority = next(iter(sorted(state_dir.glob("kwok/clusters/*/pki/ca.key"))), None)
+    if authority is None:
+        return None
+    folder = state_dir / "standins" / "router"
+    cert, key = folder / "tls.crt", folder / "tls.key"
+    if not (cert.exists() and key.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        request, extensions = folder / "tls.csr", folder / "san.cnf"
+        extensions.write_text(f"subjectAltName=DNS:*.{APPS_DOMAIN}\n")
+        for argv in (
+            ["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+             "-subj", f"/CN=*.{APPS_DOMAIN}", "-out", str(request)],
+            ["openssl", "x509", "-req", "-in", str(request), "-CA",
+             str(authority.with_suffix(".crt")), "-CAkey", str(authority), "-CAcreateserial",
+             "-days", "365", "-extfile", str(extensions), "-out", str(cert)],
+        ):  # fmt: skip
+            subprocess.run(argv, check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def _answer(client: socket.socket, status: int, text: str, envoy: bool = False) -> None:

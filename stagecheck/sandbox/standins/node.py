@@ -58,6 +58,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from stagecheck.errors import Conflict, NotFound
 from stagecheck.kube.client import JsonObject
+from stagecheck.sandbox.standins import images, pod_volumes
 from stagecheck.sandbox.standins.base import (
     Context,
     Reconciler,
@@ -66,13 +67,16 @@ from stagecheck.sandbox.standins.base import (
     write_kubelet_status,
 )
 from stagecheck.sandbox.standins.mesh_gate import SIDECAR, MeshGateStandin
+from stagecheck.sandbox.standins.pilot_agent import PilotAgentStandin, family
 
 NODE_NAME = "standin-node-0"
 PROBE_LABEL = "stagecheck.io/probe"
+NAME_LABEL = "app.kubernetes.io/name"  # stagecheck's own check (deploy/'s Job) may run here
 LEASE_DURATION_S = 40
 LEASE_RENEW_S = 10.0
 STOP_GRACE_S = 2.0
 MANAGER = "standin-kubelet"
+LOOPBACK = "127.0.0.1,localhost"  # the API server (KUBERNETES_SERVICE_HOST) and the pod itself
 
 
 BUBBLEWRAP_MISSING = (
@@ -115,6 +119,7 @@ class NodeStandin(Reconciler):
         self._server: http.server.ThreadingHTTPServer | None = None
         self._renewed = -LEASE_RENEW_S
         self._folder = Path()
+        self._agent = PilotAgentStandin(self._pod_of, self._quit_sidecar)
 
     # -- serving logs -------------------------------------------------------------------------
     def start(self, ctx: Context) -> None:
@@ -159,14 +164,31 @@ class NodeStandin(Reconciler):
         server.socket = tls.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, name="kubelet logs", daemon=True).start()
         self._server = server
+        self._agent.start()
 
     def stop(self) -> None:
+        self._agent.stop()
         for pod in list(self._pods.values()):
             self._kill(pod)
             self.gate.close(f"{pod.namespace}/{pod.name}")
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    # -- the sidecar's agent ------------------------------------------------------------------
+    def _pod_of(self, pids: set[int]) -> str | None:
+        for pod in list(self._pods.values()):
+            started = [r.process.pid for r in pod.containers.values() if r.process is not None]
+            if pids & family(started):
+                return f"{pod.namespace}/{pod.name}"
+        return None
+
+    def _quit_sidecar(self, caller: str) -> None:
+        """pilot-agent's quit: the pod's proxy and agent exit 0."""
+        pod = next((p for p in self._pods.values() if f"{p.namespace}/{p.name}" == caller), None)
+        proxy = pod.containers.get(SIDECAR) if pod else None
+        if proxy is not None and proxy.exit_code is None:
+            proxy.exit_code, proxy.reason, proxy.finished = 0, "Completed", now()
 
     @property
     def port(self) -> int:
@@ -178,6 +200,12 @@ class NodeStandin(Reconciler):
         self.problem = (
             None if shutil.which("bwrap") else f"it cannot run a pod: {BUBBLEWRAP_MISSING}"
         )
+        if (
+            self.problem is None
+            and self._agent.problem
+            and any(p.sidecar for p in self._pods.values())
+        ):
+            self.problem = f"its pods cannot stop their mesh sidecar: {self._agent.problem}"
         self._register(ctx)
         self._heartbeat(ctx)
         self._placement_guard(ctx)
@@ -276,8 +304,9 @@ class NodeStandin(Reconciler):
             return
         node = ctx.kube.get(f"/api/v1/nodes/{self.node}")
         not_a_probe = {"key": PROBE_LABEL, "operator": "DoesNotExist"}
+        not_the_check = {"key": NAME_LABEL, "operator": "NotIn", "values": ["stagecheck"]}
         anti = {
-            "labelSelector": {"matchExpressions": [not_a_probe]},
+            "labelSelector": {"matchExpressions": [not_a_probe, not_the_check]},
             "namespaceSelector": {},
             "topologyKey": "kubernetes.io/hostname",
         }  # fmt: skip
@@ -324,7 +353,7 @@ class NodeStandin(Reconciler):
         if known is None:
             known = self._admit(pod)
             write_kubelet_status(ctx, pod, self._status(pod, {}))  # Pending: ContainerCreating
-            self._start(known, pod)
+            self._start(ctx, known, pod)
         self._poll(known)
         write_kubelet_status(ctx, pod, self._status(pod, self._states(known, pod)))
 
@@ -337,15 +366,14 @@ class NodeStandin(Reconciler):
         self._pods[meta["uid"]] = known
         return known
 
-    def _start(self, pod: _Pod, spec_pod: JsonObject) -> None:
+    def _start(self, ctx: Context, pod: _Pod, spec_pod: JsonObject) -> None:
         proxy = self.gate.open(f"{pod.namespace}/{pod.name}", lambda: pod.sidecar)
         pod.started = now()
         for container in _containers(spec_pod):
             run = _Container(container["name"], started=now())
             pod.containers[run.name] = run
             if run.name == SIDECAR:
-                continue  # the gate stands in for its data path
-            argv = [*(container.get("command") or []), *(container.get("args") or [])]
+                continue  # the gate stands in for its data path, the agent for its port
             if shutil.which("bwrap") is None:
                 run.waiting, run.reason, run.message = (
                     True,
@@ -353,7 +381,14 @@ class NodeStandin(Reconciler):
                     BUBBLEWRAP_MISSING,
                 )
                 continue
-            program = shutil.which(argv[0]) if argv else None
+            image = images.known(str(container.get("image") or ""))
+            command = list(container.get("command") or [])
+            args = list(container.get("args") or [])
+            argv = image.argv(command, args) if image else [*command, *args]
+            path = os.environ.get("PATH", "/usr/bin:/bin")
+            if image is not None and image.bin is not None:
+                path = f"{image.bin}:{path}"
+            program = shutil.which(argv[0], path=path) if argv else None
             if program is None:
                 run.exit_code, run.reason, run.finished = 128, "StartError", now()
                 run.message = (
@@ -361,18 +396,25 @@ class NodeStandin(Reconciler):
                     f"programs; {argv[0] if argv else 'no command (image entrypoint)'} is not one"
                 )
                 continue
-            env = {e["name"]: str(e["value"]) for e in container.get("env") or [] if "value" in e}
+            try:
+                mounts = pod_volumes.binds(
+                    ctx.kube, spec_pod, container, pod.folder, self._folder / "volumes"
+                )
+            except pod_volumes.MountFailed as failed:
+                run.waiting, run.reason, run.message = True, "ContainerCreating", str(failed)
+                continue
+            env = dict(image.env) if image else {"HOME": str(pod.folder), "TMPDIR": str(pod.folder)}
             env.update(
-                PATH=os.environ.get("PATH", "/usr/bin:/bin"),
-                HOME=str(pod.folder),
-                TMPDIR=str(pod.folder),
-                http_proxy=proxy,
-                HTTP_PROXY=proxy,
-                no_proxy="",
+                {e["name"]: str(e["value"]) for e in container.get("env") or [] if "value" in e}
             )
+            env.update(self._service_environment(ctx))
+            # The pod's network: cluster names resolve through the gate (see mesh_gate.py)
+            env.update(PATH=path, http_proxy=proxy, HTTP_PROXY=proxy)
+            env.update(https_proxy=proxy, HTTPS_PROXY=proxy, no_proxy=LOOPBACK, NO_PROXY=LOOPBACK)
+            workdir = image.workdir if image else pod.folder
             log = (pod.folder / f"{run.name}.log").open("wb")
             run.process = subprocess.Popen(
-                _confined(pod.folder, [program, *argv[1:]]),
+                _confined(pod.folder, [program, *argv[1:]], mounts, workdir),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -381,6 +423,15 @@ class NodeStandin(Reconciler):
                 start_new_session=True,
             )
             log.close()
+
+    @staticmethod
+    def _service_environment(ctx: Context) -> dict[str, str]:
+        """What the kubelet gives every container: the API server's Service address."""
+        server = urlsplit(ctx.kube.access.server if ctx.kube.access else "")
+        if not server.hostname:
+            return {}
+        port = str(server.port or 443)
+        return {"KUBERNETES_SERVICE_HOST": server.hostname, "KUBERNETES_SERVICE_PORT": port}
 
     def _poll(self, pod: _Pod) -> None:
         for run in pod.containers.values():
@@ -520,24 +571,67 @@ def _owned_by_node(pod: JsonObject) -> bool:
     return any(o.get("kind") == "Node" for o in pod["metadata"].get("ownerReferences") or [])
 
 
-def _confined(folder: Path, argv: list[str]) -> list[str]:
-    """``argv`` under bubblewrap: nothing writable but the pod's folder."""
+def _confined(
+    folder: Path, argv: list[str], mounts: list[pod_volumes.Bind], workdir: Path
+) -> list[str]:
+    """``argv`` under bubblewrap: this machine's files read-only (each top-level folder bound
+    into an empty root, so a volume can be mounted where the host has nothing), a private
+    /tmp and /run, the pod's folder and its writable volumes writable."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise RuntimeError("the stand-in node needs bubblewrap (apt-get install bubblewrap)")
+    private = ("/proc", "/dev", "/tmp", "/run")
+    missing = {
+        real
+        for m in mounts
+        if not os.path.exists(real := os.path.realpath(m.target))
+        and not real.startswith(tuple(f"{p}/" for p in private))
+    }
+    root = _host_view("/", missing, private)
+    # an image's files under /tmp (a clone in CI) would be hidden by the private /tmp
+    image_files = [] if workdir == folder else ["--ro-bind", str(workdir), str(workdir)]
+    volumes: list[str] = []
+    for mount in mounts:
+        # the path the host would resolve (/var/run is /run): bubblewrap follows no symlink
+        target = os.path.realpath(mount.target)
+        volumes += ["--ro-bind" if mount.read_only else "--bind", str(mount.source), target]
     return [
         bwrap,
-        "--ro-bind", "/", "/",
+        *root,
         "--dev", "/dev",
         "--proc", "/proc",
         "--tmpfs", "/tmp",
+        "--tmpfs", "/run",
         "--bind", str(folder), str(folder),
+        *image_files,
+        *volumes,
         "--unshare-pid",
         "--die-with-parent",
-        "--chdir", str(folder),
+        "--chdir", str(workdir),
         "--",
         *argv,
     ]  # fmt: skip
+
+
+def _host_view(folder: str, missing: set[str], skip: tuple[str, ...] = ()) -> list[str]:
+    """bubblewrap's arguments that show this machine's ``folder`` read-only, where the mount
+    points in ``missing`` can still be made: a folder on the way to one is made in the
+    sandbox's own root and its entries bound one by one, everything else bound whole."""
+    inside = folder.rstrip("/") + "/"
+    if folder != "/" and not any(m.startswith(inside) for m in missing):
+        return ["--ro-bind", folder, folder]
+    view = [] if folder == "/" else ["--dir", folder]
+    for entry in sorted(os.listdir(folder)):
+        path = inside + entry
+        if path in skip:
+            continue
+        if os.path.islink(path):
+            view += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            view += _host_view(path, missing)
+        elif os.path.exists(path):
+            view += ["--ro-bind", path, path]
+    return view
 
 
 def _serving_certificate(folder: Path) -> tuple[Path, Path]:

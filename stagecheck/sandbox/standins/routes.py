@@ -30,6 +30,12 @@ APPS_DOMAIN = "apps.sandbox.local"
 ROUTER = "default"
 HOST_GENERATED = "openshift.io/host.generated"
 KIND = "Route.route.openshift.io"
+# The router's own namespace as OpenShift labels it: what a NetworkPolicy admits the router by
+ROUTER_POLICY_GROUP = "network.openshift.io/policy-group"
+ROUTER_NAMESPACE_LABELS = {
+    ROUTER_POLICY_GROUP: "ingress",
+    "kubernetes.io/metadata.name": "openshift-ingress",
+}
 
 
 def generated_host(route: JsonObject) -> str:
