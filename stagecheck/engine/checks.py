@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,15 @@ TERMINAL_CONDITION_REASONS = (
     | TERMINAL_WAITING_REASONS
 )
 TERMINAL_PHASES = frozenset({"Failed"})
+# Volumes Kubernetes always mounts read-only, whatever the mount says (since v1.10: the
+# kubelet's atomic writer): their files come from the API, not from the container.
+READ_ONLY_VOLUMES = ("configMap", "secret", "downwardAPI", "projected")
+# How a volume's source is named in a message: its kind's word and the field with its name
+VOLUME_SOURCES = {
+    "configMap": ("ConfigMap", "name"),
+    "secret": ("Secret", "secretName"),
+    "persistentVolumeClaim": ("PersistentVolumeClaim", "claimName"),
+}
 
 
 # -- reading objects -------------------------------------------------------------------------
@@ -152,6 +161,42 @@ def container_names(pod: JsonObject) -> list[str]:
         if c.get("restartPolicy") == "Always"
     ]
     return names
+
+
+@dataclass(frozen=True)
+class ReadOnlyMount:
+    """A volume a container has mounted read-only: it cannot write under ``path``."""
+
+    path: str  # the mount path
+    volume: str
+    source: str  # what the volume is: 'ConfigMap llamastack-config', 'emptyDir'
+    index: int  # in the container's volumeMounts
+
+    def covers(self, path: str) -> bool:
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
+
+
+def read_only_mounts(pod: JsonObject, container: str) -> list[ReadOnlyMount]:
+    """The container's mounts it cannot write through: a ConfigMap, Secret, downward API or
+    projected volume, or any volume mounted ``readOnly: true``."""
+    spec = pod.get("spec") or {}
+    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+    found: JsonObject = next(
+        (c for c in spec.get("containers") or [] if c.get("name") == container), {}
+    )
+    mounts = []
+    for index, mount in enumerate(found.get("volumeMounts") or []):
+        volume = volumes.get(mount.get("name")) or {}
+        kind = next((k for k in volume if k != "name"), "unknown")
+        if kind not in READ_ONLY_VOLUMES and not mount.get("readOnly"):
+            continue
+        word, field = VOLUME_SOURCES.get(kind, (kind, ""))
+        named = (volume.get(kind) or {}).get(field) if field else None
+        source = f"{word} {named}" if named else word
+        mounts.append(
+            ReadOnlyMount(str(mount.get("mountPath")), str(mount.get("name")), source, index)
+        )
+    return mounts
 
 
 def _container_statuses(status: JsonObject) -> Iterable[JsonObject]:

@@ -22,10 +22,11 @@ import httpx
 
 from stagecheck.config import Target
 from stagecheck.engine import mesh
-from stagecheck.engine.checks import container_names
+from stagecheck.engine.checks import container_names, pod_is_ready, pod_summary
 from stagecheck.engine.endpoints import Endpoint, evidence_of, with_backend_evidence
 from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.kubernetes import Cluster
+from stagecheck.engine.llama_stack_stores import stores_cause
 from stagecheck.engine.mesh import SIDECAR
 from stagecheck.engine.outcome import Evidence, StepFailure, fail
 from stagecheck.engine.runs import Journal, data_plane_name, sweep_named
@@ -266,7 +267,7 @@ class LlamaStack:
         from llama_stack_client import LlamaStackClient
 
         http = httpx.Client(
-            verify=self.endpoint.verify_tls,
+            verify=self.endpoint.tls(),
             timeout=self.endpoint.timeout(),
             headers=self.endpoint.headers(),
         )
@@ -296,7 +297,12 @@ class LlamaStack:
         except llama_stack_client.APIConnectionError as error:
             if isinstance(error, llama_stack_client.APITimeoutError):
                 self.endpoint.health.note_timeout(expected, time.monotonic() - started)
-            raise fail(self.subject, expected, _unreachable(self.endpoint, error)) from None
+            raise fail(
+                self.subject,
+                expected,
+                _unreachable(self.endpoint, error),
+                cause() if cause else None,
+            ) from None
         except llama_stack_client.APIStatusError as error:
             if error.status_code == 426:
                 server, client = self.server_version(), llama_stack_client.__version__
@@ -315,8 +321,9 @@ class LlamaStack:
                 cause() if cause else None,
             ) from None
 
-    def healthy(self) -> str:
-        health = self.call("a health check", lambda: self.client.inspect.health())
+    def healthy(self, cause: Callable[[], str | None] | None = None) -> str:
+        """``cause``: why the server may not answer, asked only when it does not."""
+        health = self.call("a health check", lambda: self.client.inspect.health(), cause)
         status = getattr(health, "status", None)
         if status != "OK":
             raise fail(self.subject, "health OK", f"health {status!r}")
@@ -505,6 +512,16 @@ def model_answers(endpoint: Endpoint, model: str, question: str, expected: str |
         answer_contains(answer, expected, f"model {model} at {endpoint.url}")
 
 
+def stage_llama_stack_healthy(
+    stack: LlamaStack, target: Target, cluster: Cluster, within: float | None
+) -> str:
+    """Llama Stack answers its health check (``within``: again while it does not); a server
+    that does not answer is explained by its server resources' pods (``why_not_answering``)."""
+    return within_budget(
+        stack.endpoint, within, lambda: stack.healthy(lambda: why_not_answering(cluster, target))
+    )
+
+
 def stage_model_registered(
     stack: LlamaStack,
     target: Target,
@@ -583,6 +600,24 @@ def why_model_missing(
         reasons.append(
             "(Llama Stack's model server and pods could not be read: "
             f"HTTP {error.status} {error.reason})"
+        )
+    return "; ".join(reasons) or None
+
+
+def why_not_answering(cluster: Cluster, target: Target) -> str | None:
+    """The Llama Stack server resources' pods that are not ready, and what their logs say
+    about the server's stores (``llama_stack_stores``)."""
+    reasons: list[str] = []
+    try:
+        for server, app in _llama_stack_servers(cluster, target.namespace):
+            pods = _server_pods(cluster, target.namespace, server, app)
+            not_ready = [p for p in pods if not pod_is_ready(p)]
+            reasons.extend(pod_summary(p)[0] for p in not_ready[:1])
+            stores = stores_cause(cluster.kube, server, not_ready)
+            reasons.extend([stores] if stores else [])
+    except KubeApiError as error:  # said, so a cause is not silently left out
+        reasons.append(
+            f"(Llama Stack's pods could not be read: HTTP {error.status} {error.reason})"
         )
     return "; ".join(reasons) or None
 
@@ -679,19 +714,29 @@ def _model_server_causes(
     else:
         model = ModelServer(unknown="no Llama Stack server resource names its model server")
     reasons = [model.cause] if model.cause else []
-    selector = (
-        f"app={app},app.kubernetes.io/instance={server['metadata']['name']}"
-        if server is not None
-        else f"app={app}"
-    )
-    pods = cluster.kube.get(
-        f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": selector}
-    ).get("items", [])
+    pods = _server_pods(cluster, namespace, server, app)
     without = [p["metadata"]["name"] for p in pods if SIDECAR not in container_names(p)]
     if without:
         sidecar = _sidecar_cause(cluster, without[0], model)
         reasons.extend([sidecar] if sidecar else [])
     return reasons
+
+
+def _server_pods(
+    cluster: Cluster, namespace: str, server: JsonObject | None, app: str
+) -> list[JsonObject]:
+    """A server resource's pods, by the labels its operator gives them (every ``app`` pod
+    without a resource)."""
+    selector = (
+        f"app={app},app.kubernetes.io/instance={server['metadata']['name']}"
+        if server is not None
+        else f"app={app}"
+    )
+    return list(
+        cluster.kube.get(f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": selector}).get(
+            "items", []
+        )
+    )
 
 
 def _model_server(cluster: Cluster, namespace: str, given: GivenVariable) -> ModelServer:

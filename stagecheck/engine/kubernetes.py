@@ -15,6 +15,7 @@ import yaml
 
 from stagecheck.engine import checks, mesh, readiness, versions
 from stagecheck.engine.evidence import events_for, object_yaml, pod_logs, pods_status
+from stagecheck.engine.llama_stack_stores import stores_cause
 from stagecheck.engine.mesh import Diagnosis
 from stagecheck.engine.outcome import Evidence, Observation, StepFailure
 from stagecheck.engine.related import related_pods, selector_string
@@ -264,6 +265,7 @@ class Cluster:
         # Its phase decides; its pods (the operator's labels) explain a phase that is not Ready
         # and end a hopeless wait: the operator's phase stays Initializing while its pod
         # crash-loops (llama-stack-k8s-operator, ogx-k8s-operator: phase from readyReplicas).
+        # A pod's log saying it cannot write its stores under a read-only mount adds that.
         app = DISTRIBUTION_PODS[ref.resource.kind]
         pods = Query(
             "pods",
@@ -271,13 +273,18 @@ class Cluster:
             ref.namespace,
             label_selector=f"app={app},app.kubernetes.io/instance={ref.name}",
         )
+
+        def seen(snapshot: Snapshot) -> Observation:
+            return checks.phase_with_pods(snapshot.one("object"), snapshot.all("pods"), "Ready")
+
+        def explain(snapshot: Snapshot) -> Diagnosis | None:
+            stores = stores_cause(self.kube, snapshot.one("object"), snapshot.all("pods"))
+            if stores is None:
+                return None
+            return Diagnosis("; ".join(c for c in (seen(snapshot).cause, stores) if c), [])
+
         self._expect(
-            str(ref),
-            "phase Ready",
-            [self._query(ref), pods],
-            lambda s: checks.phase_with_pods(s.one("object"), s.all("pods"), "Ready"),
-            within,
-            [ref.name],
+            str(ref), "phase Ready", [self._query(ref), pods], seen, within, [ref.name], explain
         )
 
     def expect_docling_ready(self, name: str, within: float | None) -> None:

@@ -14,12 +14,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stagecheck.sandbox.backends import BY_ROLE
+from stagecheck.sandbox.dataplane.llamastack_config import STORE_DIR
 
 Docs = list[dict[str, Any]]
 # A model URL whose host no Service of the world has: the predictor's name with a typo
 NOWHERE_URL = f"http://mistral-24b-predictor.{BY_ROLE['model'].namespace}.svc.cluster.local/v1"
 # A served model name other than the one Llama Stack asks for (INFERENCE_MODEL)
 OTHER_SERVED_NAME = "mistral-small-24b"
+# The stage-2 incident's custom run.yaml (its "Custom ConfigMap Approach"): external URLs
+CUSTOM_RUN_YAML = """\
+version: '2'
+image_name: rh
+apis: [inference, vector_io]
+providers:
+  inference:
+  - provider_id: vllm-inference
+    provider_type: remote::vllm
+    config:
+      url: https://mistral-24b-quantized-private-ai-demo.apps.sandbox.local/v1
+"""
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,24 @@ def _served_under_another_name(docs: Docs) -> Docs:
     model = isvc["spec"]["predictor"]["model"]
     model["args"] = [*(model.get("args") or []), f"--served-model-name={OTHER_SERVED_NAME}"]
     return docs
+
+
+def _config_mounted_over_store(docs: Docs) -> Docs:
+    """A ConfigMap holding a custom run.yaml, mounted through the LlamaStackDistribution's
+    ``podOverrides`` at the rh-dev distribution's store directory: Kubernetes mounts a
+    ConfigMap read-only, and the server keeps its SQLite stores there."""
+    llsd = _find(docs, "LlamaStackDistribution", "llama-stack")
+    namespace = llsd["metadata"]["namespace"]
+    overrides = llsd["spec"]["server"].setdefault("podOverrides", {})
+    overrides["volumes"] = [{"name": "config", "configMap": {"name": "llamastack-config"}}]
+    overrides["volumeMounts"] = [{"name": "config", "mountPath": STORE_DIR}]
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "llamastack-config", "namespace": namespace},
+        "data": {"run.yaml": CUSTOM_RUN_YAML},
+    }
+    return [*docs, config_map]
 
 
 def _pipelines_access_not_granted(docs: Docs) -> Docs:
@@ -139,6 +170,16 @@ FAULTS = {
                 "while Llama Stack asks for the InferenceService's name (INFERENCE_MODEL)"
             ),
             change_world=_served_under_another_name,
+        ),
+        Fault(
+            name="config-mounted-over-store",
+            description=(
+                "the stage-2 incident's custom run.yaml: a ConfigMap mounted through the "
+                "LlamaStackDistribution's podOverrides at the rh-dev store directory "
+                f"{STORE_DIR}, read-only as Kubernetes mounts ConfigMaps, so the server "
+                "cannot create its SQLite databases and its pod crash-loops"
+            ),
+            change_world=_config_mounted_over_store,
         ),
     )
 }

@@ -115,11 +115,15 @@ def distribution_ready(cluster: Cluster, name: str, within: float | None) -> Non
 
 @sentence("Llama Stack is healthy" + WITHIN)
 def llama_stack_healthy(
-    llama_stack: LlamaStack, seen_versions: SeenVersions, within: float | None
+    llama_stack: LlamaStack,
+    target: Target,
+    cluster: Cluster,
+    seen_versions: SeenVersions,
+    within: float | None,
 ) -> None:
     from stagecheck.engine import dataplane
 
-    found = dataplane.within_budget(llama_stack.endpoint, within, llama_stack.healthy)
+    found = dataplane.stage_llama_stack_healthy(llama_stack, target, cluster, within)
     seen_versions.record("llama-stack", found)
 
 

@@ -159,8 +159,13 @@ def open_crd(group: str, kind: str, plural: str, scope: str = "Namespaced") -> d
 
 
 # Istio's PeerAuthentication (security.istio.io/v1): spec.selector, spec.mtls.mode (UNSET |
-# DISABLE | PERMISSIVE | STRICT).
+# DISABLE | PERMISSIVE | STRICT). Stored as v1beta1, as OSSM 2.5's CRD (the sandbox world's)
+# stores it, and served as v1 too (Istio 1.22+), so the two CRDs can replace each other.
 PA_CRD = open_crd("security.istio.io", "PeerAuthentication", "peerauthentications")
+PA_CRD["spec"]["versions"] = [
+    {**PA_CRD["spec"]["versions"][0], "name": "v1beta1"},
+    {**PA_CRD["spec"]["versions"][0], "storage": False},
+]
 
 
 def model_service(ns: str, ready: bool = True, sidecar: bool = True) -> list[dict[str, Any]]:

@@ -17,14 +17,15 @@ start-up registration is strict (it exits when vLLM is unreachable or does not s
 INFERENCE_MODEL: providers/remote/inference/vllm/vllm.py ``register_model``); 0.7.3 starts and
 keeps the model listed, and its completions fail instead. The embedding model is the sandbox's
 (all-MiniLM-L6-v2 on its own OpenAI-style server; rh-dev runs granite-embedding-125m inline);
-no inline Milvus, eval, safety, telemetry or other conditional providers; the stores live under
-the data folder given here, not /opt/app-root/src/.llama/distributions/rh.
+no inline Milvus, eval, safety, telemetry or other conditional providers. The stores are two
+SQLite files (0.7's ``kv_sqlite`` and ``sql_sqlite`` backends) and the files folder, in the folder
+rh-dev's run.yaml keeps its stores in (``STORE_DIR``; a container runtime gives its own), where
+rh-dev 2.25 has one file per store (registry.db, inference_store.db, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from stagecheck.sandbox.dataplane.models import (
@@ -38,6 +39,9 @@ from stagecheck.sandbox.dataplane.models import (
 # The variables rh-dev reads, with what the sandbox's wiring gives each (wiring_environment)
 VLLM_URL, INFERENCE_MODEL, MILVUS_ENDPOINT = "VLLM_URL", "INFERENCE_MODEL", "MILVUS_ENDPOINT"
 EMBEDDINGS_URL = "STAGECHECK_EMBEDDINGS_URL"  # the sandbox's own embeddings server
+# Where rh-dev 2.25's run.yaml keeps its SQLite stores and files: under the image's HOME
+# (ubi9/python-312: /opt/app-root/src), written out (no variable configures it)
+STORE_DIR = "/opt/app-root/src/.llama/distributions/rh"
 
 
 def wiring_environment(wiring: Mapping[str, str], model: str) -> dict[str, str]:
@@ -52,9 +56,10 @@ def wiring_environment(wiring: Mapping[str, str], model: str) -> dict[str, str]:
     }
 
 
-def llamastack_config(data_dir: Path, port: int) -> dict[str, Any]:
-    """A Llama Stack 0.7 run configuration by rh-dev's rules (loopback only); its URLs and the
-    model come from the process's environment."""
+def llamastack_config(store_dir: str, port: int) -> dict[str, Any]:
+    """A Llama Stack 0.7 run configuration by rh-dev's rules (loopback only), its stores in
+    ``store_dir`` as the server sees it; its URLs and the model come from the process's
+    environment."""
     kv = {"backend": "kv_default"}
     sql = {"backend": "sql_default"}
     return {
@@ -95,7 +100,7 @@ def llamastack_config(data_dir: Path, port: int) -> dict[str, Any]:
                     "provider_id": "localfs",
                     "provider_type": "inline::localfs",
                     "config": {
-                        "storage_dir": str(data_dir / "files"),
+                        "storage_dir": f"{store_dir}/files",
                         "metadata_store": {**sql, "table_name": "files_metadata"},
                     },
                 }
@@ -118,8 +123,8 @@ def llamastack_config(data_dir: Path, port: int) -> dict[str, Any]:
         },
         "storage": {
             "backends": {
-                "kv_default": {"type": "kv_sqlite", "db_path": str(data_dir / "kvstore.db")},
-                "sql_default": {"type": "sql_sqlite", "db_path": str(data_dir / "sql_store.db")},
+                "kv_default": {"type": "kv_sqlite", "db_path": f"{store_dir}/kvstore.db"},
+                "sql_default": {"type": "sql_sqlite", "db_path": f"{store_dir}/sql_store.db"},
             },
             "stores": {
                 "metadata": {**kv, "namespace": "registry"},

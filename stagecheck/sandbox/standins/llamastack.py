@@ -14,10 +14,12 @@ api/v1alpha1/llamastackdistribution_types.go (field names, ``HasPorts``):
   or ``llama-stack`` with one unnamed port, ``containerSpec.port`` or 8321, a startupProbe GET
   ``/v1/health``; env ``HF_HOME`` then the user's env; volume ``lls-storage``, an emptyDir or
   PVC ``<n>-pvc`` with the init container ``update-pvc-permissions``; ``serviceAccountName``
-  from ``podOverrides`` else ``<n>-sa``; ``fsGroup: 0``). Pod annotations: none (the operator
-  adds only ConfigMap hashes, and the spec has no field for others, so it can never put
-  ``sidecar.istio.io/inject`` on its pods). Service ``<n>-service`` (ClusterIP, port ``http``
-  = targetPort = the container port) only when ``HasPorts`` (a port or env is given);
+  from ``podOverrides`` else ``<n>-sa``; ``podOverrides.volumes`` appended to the pod's and
+  ``volumeMounts`` to the container's, as given (``configurePodOverrides``); ``fsGroup: 0``).
+  Pod annotations: none (the operator adds only ConfigMap hashes, and the spec has no field for
+  others, so it can never put ``sidecar.istio.io/inject`` on its pods). Service
+  ``<n>-service`` (ClusterIP, port ``http`` = targetPort = the container port) only when
+  ``HasPorts`` (a port or env is given);
   ServiceAccount ``<n>-sa``; ClusterRoleBinding ``<n>-crb`` to ``system:openshift:scc:anyuid``
   only if that ClusterRole exists.
 - Distributions: the RHOAI build knows only ``rh-dev`` (red-hat-data-services fork,

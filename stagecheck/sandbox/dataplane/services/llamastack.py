@@ -3,7 +3,16 @@
 sandbox's embeddings (remote::openai), files on inline::localfs. Run from its own environment as
 a process (from its pod, by the data-plane kubelet, when the world runs), the starter
 distribution as a container. It starts last: while it starts it connects to Milvus and lists
-the models of its inference providers, so those must answer first."""
+the models of its inference providers, so those must answer first.
+
+As a process it sees the pod's container filesystem (``podfs``): the image's HOME
+(/opt/app-root/src, where rh-dev keeps its SQLite stores) and each of the pod's volumes are
+folders of its own bound at the container's paths, read-only where Kubernetes mounts them so
+(a ConfigMap, a Secret, ``readOnly: true``); a ConfigMap's or Secret's folder holds its files.
+So paths in the pod's variables and in the server's messages are the container's. Knowingly
+different: those folders are made anew whenever the process starts (a kubelet keeps an
+emptyDir across a container's restarts), and the process runs as root (the image as 1001), so
+only a read-only mount stops its writes, never a file mode."""
 
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ import yaml
 from stagecheck.sandbox.backends import NAMESPACE, resolved
 from stagecheck.sandbox.dataplane.llamastack_config import (
     EMBEDDINGS_URL,
+    STORE_DIR,
     llamastack_config,
     wiring_environment,
 )
@@ -35,6 +45,7 @@ from stagecheck.sandbox.dataplane.plan import (
     ProcessSpec,
     Service,
 )
+from stagecheck.sandbox.dataplane.podfs import Bind, confined
 from stagecheck.sandbox.dataplane.probes import get_json, stack_healthy
 from stagecheck.sandbox.dataplane.records import DataPlaneError
 from stagecheck.sandbox.standins.mesh_gate import gate_urls
@@ -43,7 +54,9 @@ NAME = "llamastack"
 IMAGE = "llamastack/distribution-starter:0.7.3"  # the process data plane's version
 CONTAINER_PORT = 8321
 CONTAINER_CONFIG = "/app/stagecheck-run.yaml"
-CONTAINER_DATA = Path("/app/stagecheck-data")
+CONTAINER_DATA = "/app/stagecheck-data"
+# The rh-dev image's (ubi9/python-312): its HOME and WORKDIR
+IMAGE_HOME, IMAGE_WORKDIR = "/opt/app-root/src", "/opt/app-root"
 PODS = f"{NAMESPACE}/app=llama-stack"  # the mesh gate's workload: the operator's pod labels
 # What the distribution's process may not be given from a pod's env: it runs on this machine.
 HOST_VARIABLES = frozenset({"PATH", "HOME", "TMPDIR", "LD_PRELOAD", "LD_LIBRARY_PATH"})
@@ -75,33 +88,53 @@ def process(ctx: ProcessContext) -> ProcessSpec:
 def from_pod(ctx: ProcessContext, pod: PodConfig) -> ProcessSpec:
     """Llama Stack as the pod's container configures the distribution: its environment, which
     the server substitutes into rh-dev's run configuration (llamastack_config). A data plane
-    alone (``DEFAULT_POD``) gets the loopback wiring instead. Paths the pod's variables name
-    under its mounts are given the process's own folders; calls to in-cluster URLs go through
-    the mesh gate bound to the pod (the pod's network, its sidecar or none)."""
-    home = ctx.fresh_dir(NAME)
-    (home / "home").mkdir()
+    alone (``DEFAULT_POD``) gets the loopback wiring instead. It runs in the pod's container
+    filesystem (``_binds``); calls to in-cluster URLs go through the mesh gate bound to the pod
+    (the pod's network, its sidecar or none)."""
+    folder = ctx.fresh_dir(NAME)
     port = ctx.ports[NAME][0]
-    config = home / "run.yaml"
-    config.write_text(yaml.safe_dump(llamastack_config(home / "data", port)))
+    config = folder / "run.yaml"
+    config.write_text(yaml.safe_dump(llamastack_config(STORE_DIR, port)))
     env = ctx.envs[NAME]
     if pod is DEFAULT_POD:
         given = wiring_environment(ctx.wiring, LLM_MODEL)
     else:
         given = {k: v for k, v in pod.env.items() if k not in HOST_VARIABLES}
-        given = {k: _networked(_mounted(v, pod, home), ctx) for k, v in given.items()}
+        given = {k: _networked(v, ctx) for k, v in given.items()}
         given[EMBEDDINGS_URL] = ctx.urls["embeddings"]  # the sandbox's own, not rh-dev's
     variables = {
         **given,
-        "HOME": str(home / "home"),  # it keeps ~/.llama; not the user's
+        "HOME": IMAGE_HOME,
         "TIKTOKEN_CACHE_DIR": env.facts["tiktoken_cache"],
         "LLAMA_STACK_LOG_WIDTH": "200",
     }
     gate = mesh_gate(ctx.state.parent)
     if gate and pod is not DEFAULT_POD:  # NO_PROXY keeps loopback direct
         variables |= {"HTTP_PROXY": gate, "http_proxy": gate}
-    return ProcessSpec(
-        [env.bin("llama"), "stack", "run", str(config), "--port", str(port)], variables
-    )
+    server = [env.bin("llama"), "stack", "run", str(config), "--port", str(port)]
+    return ProcessSpec(confined(server, _binds(folder, pod), IMAGE_WORKDIR), variables)
+
+
+def _binds(folder: Path, pod: PodConfig) -> list[Bind]:
+    """The image's HOME and each of the pod's mounts, each a folder of the process's own (a
+    file for a ConfigMap's or Secret's key mounted through ``subPath``), holding the files the
+    pod's ConfigMap and Secret volumes give it."""
+    binds = [Bind(IMAGE_HOME, folder / "home")]
+    binds[0].source.mkdir()
+    for path, (_, read_only) in pod.mounts.items():
+        source = folder / "mounts" / path.strip("/").replace("/", "_")
+        source.parent.mkdir(parents=True, exist_ok=True)
+        if path in pod.files:
+            source.write_text(pod.files[path])
+        else:
+            source.mkdir()
+            prefix = path.rstrip("/") + "/"
+            for name, content in pod.files.items():
+                key = name[len(prefix) :]
+                if name.startswith(prefix) and "/" not in key:  # a key names no folder
+                    (source / key).write_text(content)
+        binds.append(Bind(path, source, read_only))
+    return binds
 
 
 def _networked(value: str, ctx: ProcessContext) -> str:
@@ -111,17 +144,6 @@ def _networked(value: str, ctx: ProcessContext) -> str:
     if "://" not in value or value.startswith(("http://", "https://")):
         return value
     return resolved(value, ctx.urls)
-
-
-def _mounted(value: str, pod: PodConfig, home: Path) -> str:
-    """A variable naming a path under one of the pod's mounts (HF_HOME=/.llama) names the
-    process's folder for that mount instead."""
-    for mount in sorted(pod.mounts, key=len, reverse=True):
-        if value == mount or value.startswith(mount.rstrip("/") + "/"):
-            folder = home / "mounts" / mount.strip("/").replace("/", "_")
-            folder.mkdir(parents=True, exist_ok=True)
-            return str(folder) + value[len(mount.rstrip("/")) :]
-    return value
 
 
 def container(ctx: ContainerContext) -> ContainerSpec:
