@@ -69,11 +69,11 @@ def run_pytest(
         timeout=600,
     )
     seconds = time.monotonic() - started
-    scenarios = _read_junit(junit) if junit.exists() else {}
+    scenarios = read_junit(junit) if junit.exists() else {}
     return Run(completed.returncode, completed.stdout + completed.stderr, scenarios, seconds)
 
 
-def _read_junit(path: Path) -> dict[str, ScenarioResult]:
+def read_junit(path: Path) -> dict[str, ScenarioResult]:
     found: dict[str, ScenarioResult] = {}
     for case in ET.parse(path).getroot().iter("testcase"):
         if not case.get("name"):

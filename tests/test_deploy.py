@@ -365,6 +365,8 @@ ACCESS = [
     (READER, "create", "", "serviceaccounts/token", {"namespace": NAMESPACE, "name": "rag-workload-sa"}, True),
     (READER, "watch", "", "namespaces", {"name": NAMESPACE}, True),
     (READER, "list", "maistra.io", "servicemeshcontrolplanes", {}, True),
+    (READER, "list", "discovery.k8s.io", "endpointslices", {"namespace": NAMESPACE}, True),
+    (READER, "list", "security.istio.io", "peerauthentications", {"namespace": "istio-system"}, True),
     (READER, "create", "", "pods", {"namespace": NAMESPACE}, False),
     (READER, "delete", "apps", "deployments", {"namespace": NAMESPACE, "name": "milvus-standalone"}, False),
     (READER, "list", "", "secrets", {"namespace": NAMESPACE}, False),

@@ -6,6 +6,7 @@ from a pod without istio-proxy (OSSM 2.x ``security.dataPlane.mtls``), nothing e
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,9 +100,22 @@ def node(control_plane: ControlPlane, kube: Kube) -> Iterator[StandIns]:
             endpoints.unlink(missing_ok=True)
 
 
-def a_pod(kube: Kube, name: str, command: list[str], sidecar: bool = False) -> JsonObject:
+def a_pod(
+    kube: Kube,
+    name: str,
+    command: list[str],
+    sidecar: bool = False,
+    volumes: tuple[JsonObject, ...] = (),
+    mounts: tuple[JsonObject, ...] = (),
+    image: str = "example/curl:1",
+) -> JsonObject:
     """A pod as the engine's probe asks for a node: its label, and no node kwok manages."""
-    containers: list[JsonObject] = [{"name": "main", "image": "example/curl:1", "command": command}]
+    main: JsonObject = {"name": "main", "image": image, "volumeMounts": list(mounts)}
+    if image.startswith("example/"):
+        main["command"] = command
+    else:
+        main["args"] = command  # the image's entrypoint runs them
+    containers: list[JsonObject] = [main]
     if sidecar:
         containers.append({"name": "istio-proxy", "image": "example/proxyv2:2.6"})
     body = {
@@ -111,6 +125,7 @@ def a_pod(kube: Kube, name: str, command: list[str], sidecar: bool = False) -> J
         "spec": {
             "restartPolicy": "Never",
             "containers": containers,
+            "volumes": list(volumes),
             "affinity": probe.away_from(probe.simulated_nodes(kube)),
         },
     }
@@ -368,3 +383,168 @@ def test_the_logs_of_pods_contain_a_line_or_no_line_matching_an_error(
     assert "2 line(s): logger-a/main: ERROR: connection to vllm refused" in str(caught.value)
     with pytest.raises(SpecificationError, match=r"'ERROR\[' is not a regular expression"):
         logs.expect_no_line(kube, source, "ERROR[")
+
+
+ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+# curl through the pod's proxy by CONNECT (how gRPC and https use one)
+TUNNEL = ["sh", "-c", "curl -sS -p -o /dev/null -w 'http=%{http_code}\\n' \"$0\"; echo exit=$?"]
+
+
+def test_a_pods_volumes_are_what_the_kubelet_mounts(node: StandIns, kube: Kube) -> None:
+    """The service account's projected volume (a real token the API server accepts, its CA,
+    the namespace) at the standard path with KUBERNETES_SERVICE_*; a ConfigMap read-only; an
+    emptyDir writable."""
+    apply_documents(kube, [{"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": "settings", "namespace": NAMESPACE},
+                            "data": {"greeting": "hi"}}])  # fmt: skip
+    script = (
+        "cat /etc/settings/greeting; echo; echo x > /etc/settings/new || echo refused; "
+        "echo w > /scratch/f && cat /scratch/f; cat " + ACCOUNT + "/namespace; echo; "
+        "curl -sS -o /dev/null -w 'api=%{http_code}\\n' --cacert " + ACCOUNT + "/ca.crt "
+        '-H "Authorization: Bearer $(cat ' + ACCOUNT + '/token)" '
+        "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api"
+    )
+    a_pod(
+        kube, "mounts", ["sh", "-c", script],
+        volumes=({"name": "settings", "configMap": {"name": "settings"}},
+                 {"name": "scratch", "emptyDir": {}}),
+        mounts=({"name": "settings", "mountPath": "/etc/settings"},
+                {"name": "scratch", "mountPath": "/scratch"}),
+    )  # fmt: skip
+    ended(kube, "mounts")
+    log = kube.get_text(f"{PODS}/mounts/log", {"container": "main"}).splitlines()
+    assert log[0] == "hi" and "Read-only file system" in log[1] and log[2] == "refused", log
+    assert log[3:] == ["w", NAMESPACE, "api=200"], log
+
+
+def test_a_missing_configmap_keeps_the_container_creating_naming_it(
+    node: StandIns, kube: Kube
+) -> None:
+    volume = {"name": "settings", "configMap": {"name": "absent"}}
+    mount = {"name": "settings", "mountPath": "/etc/settings"}
+    a_pod(kube, "unmounted", ["true"], volumes=(volume,), mounts=(mount,))
+
+    def waiting() -> JsonObject | None:
+        statuses = kube.get(f"{PODS}/unmounted")["status"].get("containerStatuses") or []
+        state = next((s["state"] for s in statuses if s["name"] == "main"), {})
+        return state.get("waiting") if (state.get("waiting") or {}).get("message") else None
+
+    found = eventually(waiting)
+    assert found == {
+        "reason": "ContainerCreating",
+        "message": 'MountVolume.SetUp failed for volume "settings" : configmap "absent" not found',
+    }, found
+
+
+def test_a_tunnel_through_the_gate_follows_the_mesh_rule(node: StandIns, kube: Kube) -> None:
+    a_pod(kube, "tunnel-sidecar", [*TUNNEL, MODEL], sidecar=True)
+    a_pod(kube, "tunnel-plain", [*TUNNEL, MODEL])
+    ended(kube, "tunnel-sidecar")
+    ended(kube, "tunnel-plain")
+    passed = kube.get_text(f"{PODS}/tunnel-sidecar/log", {"container": "main"})
+    refused = kube.get_text(f"{PODS}/tunnel-plain/log", {"container": "main"})
+    assert passed.splitlines() == ["http=200", "exit=0"], passed
+    assert "exit=0" not in refused, refused
+
+
+def test_a_port_made_permissive_by_a_peer_authentication_lets_plaintext_in(
+    node: StandIns, kube: Kube
+) -> None:
+    """Istio's precedence: the workload's policy, its port-level mode for the port the
+    Service sends to (80 here), over the mesh's STRICT."""
+    policy = {"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication",
+              "metadata": {"name": "model-permissive", "namespace": NAMESPACE},
+              "spec": {"selector": {"matchLabels": {"app": "model"}},
+                       "portLevelMtls": {"80": {"mode": "PERMISSIVE"}}}}  # fmt: skip
+    apply_documents(kube, [policy])
+    path = f"/apis/security.istio.io/v1beta1/namespaces/{NAMESPACE}/peerauthentications"
+    try:
+        time.sleep(1.5)  # the gate's table is rebuilt every pass
+        a_pod(kube, "permissive", [*CURL, MODEL])
+        ended(kube, "permissive")
+        log = kube.get_text(f"{PODS}/permissive/log", {"container": "main"})
+        assert log.splitlines() == ["http=200", "exit=0"], log
+    finally:
+        kube.delete(f"{path}/model-permissive")
+
+
+def test_a_route_is_served_by_the_router_with_tls_its_pods_trust(
+    node: StandIns, kube: Kube
+) -> None:
+    """An admitted Route's host from a pod: TLS by the router's default certificate, which
+    the pod's service account CA bundle verifies; a NetworkPolicy that leaves the router out
+    makes the router answer its own 503."""
+    route = {
+        "apiVersion": "route.openshift.io/v1",
+        "kind": "Route",
+        "metadata": {"name": "milvus", "namespace": NAMESPACE},
+        "spec": {
+            "host": "milvus.apps.sandbox.local",
+            "to": {"kind": "Service", "name": "milvus"},
+            "tls": {"termination": "edge"},
+        },
+    }
+    members_only = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": "members-only", "namespace": NAMESPACE},
+                    "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {
+                        "matchLabels": {"maistra.io/member-of": "istio-system"}}}]}]}}  # fmt: skip
+    verified = [
+        "sh",
+        "-c",
+        "curl -sS -o /dev/null -w 'http=%{http_code}\\n' --cacert "
+        + ACCOUNT
+        + '/ca.crt "$0"; echo exit=$?',
+        "https://milvus.apps.sandbox.local/healthz",
+    ]
+    apply_documents(kube, [route])
+    assert eventually(
+        lambda: (
+            kube.get(f"/apis/route.openshift.io/v1/namespaces/{NAMESPACE}/routes/milvus").get(
+                "status"
+            )
+            or {}
+        ).get("ingress")
+    )
+    time.sleep(1.5)
+    a_pod(kube, "routed", verified)
+    ended(kube, "routed")
+    log = kube.get_text(f"{PODS}/routed/log", {"container": "main"})
+    assert log.splitlines() == ["http=200", "exit=0"], log
+    policies = f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies"
+    apply_documents(kube, [members_only])
+    try:
+        time.sleep(1.5)
+        a_pod(kube, "routed-refused", verified)
+        ended(kube, "routed-refused")
+        log = kube.get_text(f"{PODS}/routed-refused/log", {"container": "main"})
+        assert log.splitlines() == ["http=503", "exit=0"], log
+    finally:
+        kube.delete(f"{policies}/members-only")
+
+
+def test_a_pod_stops_its_own_sidecar_through_the_agents_port(node: StandIns, kube: Kube) -> None:
+    """POST 127.0.0.1:15020/quitquitquit from the pod ends its istio-proxy (exit 0), so the pod
+    can finish; the same call from a process that is no pod of the node is refused."""
+    quit = [
+        "sh",
+        "-c",
+        "curl -sS -X POST -o /dev/null -w 'http=%{http_code}\\n' http://127.0.0.1:15020/quitquitquit",
+    ]
+    a_pod(kube, "quitter", quit, sidecar=True)
+    pod = eventually(
+        lambda: (p := kube.get(f"{PODS}/quitter"))["status"].get("phase") == "Succeeded" and p
+    )
+    assert pod, kube.get(f"{PODS}/quitter")["status"]
+    proxy = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "istio-proxy")
+    assert proxy["state"]["terminated"]["exitCode"] == 0
+    assert kube.get_text(f"{PODS}/quitter/log", {"container": "main"}).strip() == "http=200"
+    outsider = httpx.post("http://127.0.0.1:15020/quitquitquit", trust_env=False)
+    assert outsider.status_code == 403
+
+
+def test_the_projects_image_runs_from_this_checkout(node: StandIns, kube: Kube) -> None:
+    """ghcr.io/.../stagecheck: the Containerfile's ENTRYPOINT (pytest) with the pod's args."""
+    a_pod(kube, "own-image", ["--version"], image="ghcr.io/example/stagecheck:0.1.0")
+    pod = ended(kube, "own-image")
+    assert main_state(pod)["terminated"]["exitCode"] == 0
+    assert kube.get_text(f"{PODS}/own-image/log", {"container": "main"}).startswith("pytest ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,9 +16,11 @@ from minio import Minio
 from pytest_bdd.scenario import make_python_name
 
 from stagecheck.config import load_settings, sandbox_forwards, sandbox_services
+from stagecheck.kube.client import JsonObject
 from stagecheck.sandbox.cli import start, stop
 from stagecheck.sandbox.controlplane import ControlPlane
 from stagecheck.sandbox.faults import FAULTS
+from stagecheck.sandbox.standins.node import NODE_NAME
 from stagecheck.sandbox.world import apply_documents, load_documents
 from tests.support import (
     ROOT,
@@ -26,6 +29,7 @@ from tests.support import (
     installed_stagecheck,
     issue_token,
     pod_environment,
+    read_junit,
     run_id,
     run_pytest,
     stage_repository,
@@ -68,6 +72,7 @@ def stage2_run(
     in_cluster: bool = False,
     parallel: bool = False,
     installed: bool = False,
+    nightly: bool = False,
 ) -> Iterator[Run]:
     """The stage-2 features on the variant; with ``forwarded`` (pytest arguments), a second run
     reaching the services through port-forwards instead of their loopback URLs; with
@@ -109,6 +114,8 @@ def stage2_run(
         if in_cluster:
             for account in ("stagecheck-reader", "stage-runner-without-role"):
                 IN_CLUSTER[account] = in_cluster_run(plane, tmp / account, account)
+        if nightly:
+            NIGHTLY[fault or "healthy"] = nightly_job_run(plane, _fresh(tmp / "nightly"))
         yield run
     finally:
         stop(ROOT, cache, plane)
@@ -197,6 +204,77 @@ def in_cluster_run(plane: ControlPlane, tmp: Path, account: str) -> tuple[Run, s
     return run, usernames(audit_events(plane, run_id(run.output)))
 
 
+NIGHTLY: dict[str, tuple[JsonObject, Run, set[str]]] = {}  # variant -> Job, run, who the API saw
+
+
+def nightly_job_run(plane: ControlPlane, tmp: Path) -> tuple[JsonObject, Run, set[str]]:
+    """deploy/'s Job as shipped, run on the sandbox's node that runs processes: ``kubectl
+    apply -k deploy/`` (the reader account, its roles, the reports volume) and job.yaml, with
+    two sandbox facts added: placement on that node (kwok's nodes run nothing) and the
+    sandbox's stagecheck.toml (the shipped in-cluster target's endpoints and auth, the
+    sandbox's names) from a ConfigMap. Its calls to the stage's Services go by their DNS names
+    through the pod's mesh gate, Milvus's gRPC and the pipelines Route's TLS included; its
+    sidecar is stopped by the check itself. Returns the finished Job, its results (the
+    reports volume's junit.xml; the container's log as output) and who the API server saw."""
+    shipped = tomllib.loads((ROOT / "stagecheck.toml").read_text())["targets"]["in-cluster"]
+    _, variables = sandbox_services(plane.state / "dataplane" / "endpoints.json")
+    config = (
+        '[targets.in-cluster]\ntype = "in-cluster"\n'
+        f"endpoints = {toml_table(shipped['endpoints'])}\n"
+        f"endpoint-auth = {toml_table(shipped['endpoint-auth'])}\n"
+        f"vars = {toml_table({**variables, **stage_vars()})}\n"
+    )
+    job = load_documents(ROOT / "deploy" / "job.yaml")[0]
+    pod = job["spec"]["template"]["spec"]
+    pod["nodeSelector"] = {"kubernetes.io/hostname": NODE_NAME}
+    pod["volumes"].append({"name": "sandbox-config", "configMap": {"name": "stagecheck-sandbox"}})
+    container = pod["containers"][0]
+    container["volumeMounts"].append({"name": "sandbox-config", "mountPath": "/etc/stagecheck"})
+    container["env"].append(
+        {"name": "STAGECHECK_CONFIG", "value": "/etc/stagecheck/stagecheck.toml"}
+    )
+    namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+    kube = plane.connect()
+    try:
+        apply_documents(
+            kube,
+            [
+                *load_documents(ROOT / "deploy" / "reader-rbac.yaml"),
+                *load_documents(ROOT / "deploy" / "reports-pvc.yaml"),
+                {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "stagecheck-sandbox", "namespace": namespace},
+                 "data": {"stagecheck.toml": config}},
+                job,
+            ],
+        )  # fmt: skip
+        started, path = time.monotonic(), f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
+        while time.monotonic() - started < 300:
+            done = kube.get(path)
+            ended = {c["type"] for c in (done.get("status") or {}).get("conditions") or []
+                     if c["status"] == "True"} & {"Complete", "Failed"}  # fmt: skip
+            if ended:
+                break
+            time.sleep(1)
+        assert ended, f"the Job did not finish in 300 s: {done.get('status')}"
+        pods = kube.get(
+            f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": f"job-name={name}"}
+        )
+        finished = pods["items"][0]
+        log = kube.get_text(
+            f"/api/v1/namespaces/{namespace}/pods/{finished['metadata']['name']}/log",
+            {"container": "stagecheck"},
+        )
+        claim = kube.get(
+            f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/stagecheck-reports"
+        )
+        reports = plane.state / "standin-node" / "volumes" / claim["spec"]["volumeName"]
+        scenarios = read_junit(reports / "junit.xml")
+        run = Run(0 if "Complete" in ended else 1, log, scenarios, time.monotonic() - started)
+        return {**done, "pod": finished}, run, usernames(audit_events(plane, run_id(log)))
+    finally:
+        kube.close()
+
+
 def toml_table(values: dict[str, str]) -> str:
     return "{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in values.items()) + " }"
 
@@ -216,12 +294,13 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         in_cluster=True,
         parallel=True,
         installed=True,
+        nightly=True,
     )
 
 
 @pytest.fixture(scope="module")
 def seed_fault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    yield from stage2_run(tmp_path_factory.mktemp("seed"), "seed-no-sidecar")
+    yield from stage2_run(tmp_path_factory.mktemp("seed"), "seed-no-sidecar", nightly=True)
 
 
 @pytest.fixture(scope="module")
@@ -327,6 +406,47 @@ def test_the_healthy_sandbox_is_green_in_cluster_as_the_reader_account(healthy: 
         assert result.outcome == "skipped" and "plan only" in result.message, (name, result)
         assert what in result.message, result.message
     assert seen == {"system:serviceaccount:private-ai-demo:stagecheck-reader"}
+
+
+def test_the_nightly_job_as_shipped_completes_through_the_mesh_on_the_healthy_sandbox(
+    healthy: Run,
+) -> None:
+    """deploy/job.yaml in the sandbox: its pod joins the mesh (the injector gives it istio-proxy),
+    reaches every Service by its DNS name through the mesh gate (HTTP, Milvus's gRPC through
+    CONNECT, the pipelines Route through the router with TLS verified against its service
+    account's CA bundle), passes every scenario a reader can, stops its own sidecar, and the
+    Job completes; every API request was made as stagecheck-reader."""
+    job, run, seen = NIGHTLY["healthy"]
+    pod = job["pod"]
+    assert run.returncode == 0, run.output[-3000:]
+    assert "istio-proxy" in [c["name"] for c in pod["spec"]["containers"]]
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    proxy = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "istio-proxy")
+    assert proxy["state"]["terminated"]["exitCode"] == 0
+    assert "the pod's mesh sidecar was asked to stop" in run.output
+    assert "TLS verified against the pod's service account CA" in run.output
+    assert run.scenarios.keys() == healthy.scenarios.keys() - {BUCKET_SCENARIO}
+    not_passed = {n: r.outcome for n, r in run.scenarios.items() if r.outcome != "passed"}
+    assert not_passed == dict.fromkeys(WRITING_SCENARIOS, "skipped"), run.output[-3000:]
+    assert seen == {"system:serviceaccount:private-ai-demo:stagecheck-reader"}
+
+
+def test_the_nightly_job_on_the_seed_incident_fails_for_the_stages_reason(
+    seed_fault: Run,
+) -> None:
+    """The same Job on the seed's world: it fails because Llama Stack has no sidecar (the
+    scenarios the sandbox target finds red, with the same cause), not because of its own
+    access: everything it could check without writing passed."""
+    job, run, _ = NIGHTLY["seed-no-sidecar"]
+    assert run.returncode == 1 and job["pod"]["status"]["phase"] == "Failed"
+    failed = {n for n, r in run.scenarios.items() if r.outcome == "failed"}
+    assert failed == {
+        make_python_name("Llama Stack is healthy and has the stage model registered"),
+        make_python_name("Llama Stack runs with its mesh sidecar"),
+    }, run.output[-3000:]
+    registered = run.result("Llama Stack is healthy and has the stage model registered")
+    assert "has no istio-proxy sidecar, so the mesh rejects its calls" in registered.message
+    assert "could not be read" not in registered.message  # the reader role reads the evidence
 
 
 def test_an_account_without_the_reader_role_fails_in_seconds_naming_the_permission(
@@ -617,27 +737,56 @@ EDITS = {  # fault variant -> (the object it changes, the scenarios it turns red
         "llama-stack spec.server.containerSpec.env) = 'mistral-24b-quantized', but the model "
         "server serves mistral-small-24b: the names differ",
     ),
+    # kwok marks the new pod Ready at once, so the rollout removes the old pod before the
+    # data-plane kubelet says the new one's process exits: the distribution is red too.
+    "config-mounted-over-store": (
+        "LlamaStackDistribution",
+        {*LLAMA_STACK_RED, "The Llama Stack distribution is ready"},
+        "the server cannot write /opt/app-root/src/.llama/distributions/rh/kvstore.db: that "
+        'path is under the volume "config" (ConfigMap llamastack-config) that '
+        "LlamaStackDistribution llama-stack spec.server.podOverrides.volumeMounts[0] mounts "
+        "read-only at /opt/app-root/src/.llama/distributions/rh",
+    ),
 }
+CRASH_LOOPING = {"config-mounted-over-store"}  # the edited pod never becomes Ready
 
 
 def _healthy_plane() -> ControlPlane:
     return ControlPlane(ROOT, RUN_DIRS["healthy"] / "plane", name="stagecheck-healthy")
 
 
-def _world_object(kind: str, fault: str | None) -> dict[str, object]:
-    docs = load_documents(
+def _world_docs() -> list[dict[str, object]]:
+    return load_documents(
         *sorted((ROOT / "stagecheck" / "sandbox" / "worlds" / "stage2").glob("*.yaml"))
     )
+
+
+def _world_object(kind: str, fault: str | None) -> dict[str, object]:
+    docs = _world_docs()
     if fault is not None:
         docs = FAULTS[fault].change_world(docs)
     return next(d for d in docs if d["kind"] == kind)
 
 
+def _added_objects(fault: str) -> list[dict[str, object]]:
+    """The documents the fault's change adds to the world (a ConfigMap it mounts)."""
+    docs = _world_docs()
+    known = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    changed = FAULTS[fault].change_world(docs)
+    return [d for d in changed if (d["kind"], d["metadata"]["name"]) not in known]
+
+
 def _rolled_out(
-    plane: ControlPlane, selector: str, timeout_s: float = 120.0, other_than: str = ""
+    plane: ControlPlane,
+    selector: str,
+    timeout_s: float = 120.0,
+    other_than: str = "",
+    crash_looping: bool = False,
 ) -> str:
     """Wait until one pod matches, Ready (and not the pod ``other_than``), and return its uid:
-    a rollout has settled."""
+    a rollout has settled. ``crash_looping``: a new pod never becomes Ready, so wait until one
+    other than ``other_than`` has a container the kubelet restarted (its log is served by then:
+    the container-logs stand-in points kwok at it within seconds)."""
     kube = plane.connect()
     try:
         deadline = time.monotonic() + timeout_s
@@ -652,6 +801,14 @@ def _rolled_out(
             ]  # fmt: skip
             if len(pods) == 1 and ready and pods[0]["metadata"]["uid"] != other_than:
                 return str(pods[0]["metadata"]["uid"])
+            restarted = [
+                p for p in pods
+                if p["metadata"]["uid"] != other_than
+                and any(c.get("restartCount")
+                        for c in (p.get("status") or {}).get("containerStatuses") or [])
+            ]  # fmt: skip
+            if crash_looping and restarted:
+                return str(restarted[0]["metadata"]["uid"])
             time.sleep(1)
         raise AssertionError(f"no single Ready pod {selector} within {timeout_s}s: {pods}")
     finally:
@@ -671,14 +828,16 @@ def test_a_gitops_edit_of_the_world_turns_the_right_scenarios_red_and_back(
     """The fault's change applied to the running healthy sandbox (as a GitOps sync would): the
     operator's stand-in rolls the pod out, the data-plane kubelet starts the process from the
     new pod, and exactly the scenarios that depend on it turn red, with the cause read from
-    the object; the world given back, green again."""
+    the object; the world given back (what the fault added deleted), green again."""
     kind, red, cause = EDITS[fault]
     plane = _healthy_plane()
     before = _rolled_out(plane, SELECTORS[kind])
+    added = _added_objects(fault)
     kube = plane.connect()
     try:
-        apply_documents(kube, [_world_object(kind, fault)])
-        edited = _rolled_out(plane, SELECTORS[kind], other_than=before)  # the new spec runs
+        apply_documents(kube, [*added, _world_object(kind, fault)])
+        crashing = fault in CRASH_LOOPING  # the new spec runs (and its process may exit)
+        edited = _rolled_out(plane, SELECTORS[kind], other_than=before, crash_looping=crashing)
         if kind == "InferenceService":  # Llama Stack's calls reach the restarted model server
             _rolled_out(plane, SELECTORS["LlamaStackDistribution"])
         args = ["--target", "sandbox", "--kubeconfig", str(plane.kubeconfig), "--no-preflight-stop"]
@@ -689,6 +848,9 @@ def test_a_gitops_edit_of_the_world_turns_the_right_scenarios_red_and_back(
         assert cause in registered.message, registered.message
     finally:
         apply_documents(kube, [_world_object(kind, None)])  # given back, whatever happened
+        for doc in added:  # core objects (a ConfigMap): their path is their kind's plural
+            path = f"/api/v1/namespaces/private-ai-demo/{str(doc['kind']).lower()}s"
+            kube.delete(f"{path}/{doc['metadata']['name']}")
         kube.close()
     _rolled_out(plane, SELECTORS[kind], other_than=edited)
     _rolled_out(plane, SELECTORS["LlamaStackDistribution"])

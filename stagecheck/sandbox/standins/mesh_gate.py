@@ -221,13 +221,16 @@ class _Handler(socketserver.BaseRequestHandler):
             secured = context.wrap_socket(client, server_side=True)
         except (ssl.SSLError, OSError):
             return  # the caller did not trust the certificate: it says so itself
-        if address is None:
-            _answer(secured, 503, ROUTER_UNAVAILABLE)
-            return
         try:
-            upstream = socket.create_connection(address, timeout=READ_TIMEOUT_S)
+            upstream = (
+                socket.create_connection(address, timeout=READ_TIMEOUT_S) if address else None
+            )
         except OSError:
-            _answer(secured, 503, ROUTER_UNAVAILABLE)
+            upstream = None
+        if upstream is None:
+            with secured:
+                _read_head(secured)  # read before answering: closing on unread data resets
+                _answer(secured, 503, ROUTER_UNAVAILABLE)
             return
         with upstream, secured:
             _relay(secured, upstream)

@@ -200,6 +200,8 @@ class NodeStandin(Reconciler):
         self.problem = (
             None if shutil.which("bwrap") else f"it cannot run a pod: {BUBBLEWRAP_MISSING}"
         )
+        if self._agent.problem:  # the port was taken (another sandbox's node): try again
+            self._agent.start()
         if (
             self.problem is None
             and self._agent.problem

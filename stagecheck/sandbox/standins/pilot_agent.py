@@ -65,6 +65,7 @@ class PilotAgentStandin:
         except OSError as error:
             self.problem = f"the mesh agent's port 127.0.0.1:{PORT} is taken ({error})"
             return
+        self.problem = None
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="pilot-agent", daemon=True).start()
         self._server = server
