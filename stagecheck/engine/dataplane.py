@@ -380,27 +380,30 @@ class LlamaStack:
         embedding_model: str,
         provider: str,
         journal: Journal,
+        cause: Callable[[], str | None] | None = None,
     ) -> str:
         """A vector store holding the documents, ingested; removed by ``cleanup``. Stores that
-        dead runs left (the run id is in the name) are swept first."""
+        dead runs left (the run id is in the name) are swept first. ``cause``: why the server
+        may not answer, asked only when it does not."""
         client = self.client
         journal.hold()
-        self.sweep(journal)
+        self.sweep(journal, cause)
         store = self.call(
             "a new vector store",
             lambda: client.vector_stores.create(
                 name=data_plane_name(journal.run_id),
                 extra_body={"provider_id": provider, "embedding_model": embedding_model},
             ),
+            cause,
         )
         self.created.append(lambda: client.vector_stores.delete(vector_store_id=store.id))
         for name, text in documents:
             self._ingest(store.id, name, text)
         return str(store.id)
 
-    def sweep(self, journal: Journal) -> None:
+    def sweep(self, journal: Journal, cause: Callable[[], str | None] | None = None) -> None:
         client = self.client
-        stores = self.call("the vector stores", lambda: list(client.vector_stores.list()))
+        stores = self.call("the vector stores", lambda: list(client.vector_stores.list()), cause)
         sweep_named(
             journal,
             {
@@ -907,8 +910,14 @@ def documents_from_table(table: list[list[str]]) -> dict[str, str]:
 
 
 def rag_store(
-    stack: LlamaStack, target: Target, documents: dict[str, str], journal: Journal
+    stack: LlamaStack,
+    target: Target,
+    documents: dict[str, str],
+    journal: Journal,
+    cluster: Cluster | None = None,
 ) -> RagExchange:
+    """A new vector store holding ``documents``; a server that does not answer is explained by
+    its server resources' pods (``why_not_answering``) where ``cluster`` is given."""
     embedding = target.vars.get("embedding_model")
     if not embedding:
         raise ConfigError(
@@ -917,7 +926,8 @@ def rag_store(
         )
     provider = target.vars.get("vector_io_provider", "milvus")
     require_writes(target, stack.endpoint, "upload documents into a new vector store", journal)
-    store = stack.vector_store(list(documents.items()), embedding, provider, journal)
+    cause = (lambda: why_not_answering(cluster, target)) if cluster is not None else None
+    store = stack.vector_store(list(documents.items()), embedding, provider, journal, cause)
     return RagExchange(store_id=store, documents=documents, subject=stack.subject)
 
 

@@ -158,24 +158,33 @@ def llama_stack_model(
 
 @given("a vector store with the documents:", target_fixture="rag")
 def vector_store(
-    llama_stack: LlamaStack, target: Target, journal: Journal, datatable: list[list[str]]
+    llama_stack: LlamaStack,
+    target: Target,
+    cluster: Cluster,
+    journal: Journal,
+    datatable: list[list[str]],
 ) -> RagExchange:
     from stagecheck.engine import dataplane
 
     documents = dataplane.documents_from_table(datatable)
-    return dataplane.rag_store(llama_stack, target, documents, journal)
+    return dataplane.rag_store(llama_stack, target, documents, journal, cluster)
 
 
 @given(
     parsers.re(r'a vector store with the documents in "(?P<folder>[^"]+)"'), target_fixture="rag"
 )
 def vector_store_from_folder(
-    llama_stack: LlamaStack, target: Target, repository: Path, journal: Journal, folder: str
+    llama_stack: LlamaStack,
+    target: Target,
+    cluster: Cluster,
+    repository: Path,
+    journal: Journal,
+    folder: str,
 ) -> RagExchange:
     from stagecheck.engine import dataplane
 
     documents = dataplane.documents_in(repository / folder)
-    return dataplane.rag_store(llama_stack, target, documents, journal)
+    return dataplane.rag_store(llama_stack, target, documents, journal, cluster)
 
 
 @when(parsers.re(r'the question "(?P<question>[^"]+)" is asked'))

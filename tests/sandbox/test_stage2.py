@@ -846,6 +846,9 @@ def test_a_gitops_edit_of_the_world_turns_the_right_scenarios_red_and_back(
         assert failed == {make_python_name(s) for s in red}, broken.output[-3000:]
         registered = broken.result("Llama Stack is healthy and has the stage model registered")
         assert cause in registered.message, registered.message
+        if fault in CRASH_LOOPING:  # every red scenario says why the server does not answer
+            for scenario in red:
+                assert cause in broken.result(scenario).message, (scenario, broken.output[-3000:])
     finally:
         apply_documents(kube, [_world_object(kind, None)])  # given back, whatever happened
         for doc in added:  # core objects (a ConfigMap): their path is their kind's plural

@@ -19,7 +19,14 @@ written by one of these controllers, by a webhook the API server called, or by k
     mesh_injector.py a stand-in for istiod's sidecar injector: a real webhook the API server
                      calls for pods in member namespaces
     mesh_gate.py     the mesh's data path: STRICT mTLS resets a caller without istio-proxy
+                     (PeerAuthentications by port), CONNECT tunnels, and the router's data
+                     path for admitted Routes under the namespace's NetworkPolicies
     node.py          a stand-in kubelet: one node that really runs its pods' commands
+    pod_volumes.py   what that node mounts: the service account's projected volume,
+                     ConfigMaps, Secrets, emptyDirs and claims
+    images.py        the images that node has a copy of (the project's own, this checkout)
+    pilot_agent.py   the sidecar agent's quit endpoint (15020) for that node's pods
+    dataplane_kubelet.py  the kubelet of the world's pods a data-plane process answers for
 
 A controller is level-triggered: each pass it reads what it owns and writes only what
 differs, so a pass that finds the world as it should be writes nothing (the sandbox is

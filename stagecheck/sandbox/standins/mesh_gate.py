@@ -12,6 +12,16 @@ Rules followed (OpenShift Service Mesh 2.x):
   in a STRICT mesh resets a plaintext connection; a caller's own sidecar upgrades its call to
   mTLS, so a caller with ``istio-proxy`` passes. Services whose pods have no sidecar, and
   anything outside the cluster's Services, are reached plainly by everyone.
+- PeerAuthentications (security.istio.io) of the Service's namespace refine it, by Istio's
+  precedence: the policy selecting the workload over the namespace's over the mesh's, a mode
+  ``UNSET`` inheriting, ``portLevelMtls`` by the workload's port number (``_strict_ports``).
+- The router (OpenShift's, outside the mesh, in a namespace labelled
+  ``network.openshift.io/policy-group=ingress``) reaches a Route's pods only where the
+  namespace's NetworkPolicies admit it: the mesh copies ``istio-mesh-<smcp>`` (member
+  namespaces only) and ``istio-expose-route-<smcp>`` (the router, to pods labelled
+  ``maistra.io/expose-route=true``) into each member (mesh.py); policies add up
+  (``_router_admitted``). Refused, the router answers its own 503 "Application is not
+  available" (it cannot connect).
 
 How the sandbox stands in: each caller gets its own HTTP proxy listener on loopback, bound to
 its identity (a pod the stand-in node runs, or a workload's pods by label, such as Llama
@@ -36,9 +46,11 @@ is outside the mesh): TLS ends at the gate with the router's default certificate
 (``*.apps.sandbox.local``, signed by the cluster's CA; ``router_certificate``), and the request
 goes on to the Route's Service as a caller without a sidecar.
 
-Knowingly different: no TLS, certificates or AuthorizationPolicies (a tunnel carries what the
-caller sends; the gate terminates nothing); the caller's sidecar is judged by its pod spec
-(container ``istio-proxy``), not by a running Envoy. Identities and the mesh's table are
+Knowingly different: no mTLS certificates or AuthorizationPolicies (a tunnel carries what the
+caller sends); the caller's sidecar is judged by its pod spec (container ``istio-proxy``), not
+by a running Envoy; NetworkPolicies are applied to the router's calls only (matchLabels
+selectors, no ports, ipBlocks or matchExpressions), where every pod-to-pod call in the stage's
+namespace is one the mesh's own policy admits. Identities and the mesh's table are
 refreshed on every pass of the stand-ins; the gate writes nothing to the cluster.
 """
 

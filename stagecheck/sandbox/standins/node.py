@@ -25,21 +25,30 @@ connectivity probe) can run here. Rules followed (Kubernetes v1.3x, pkg/kubelet)
 Placement (how only the pods meant for this node land on it, without the engine knowing the
 sandbox): the node keeps one pod of its own, ``kube-system/<node>-placement``, with a required
 pod anti-affinity against every pod (all namespaces) that is not a stagecheck probe
-(``stagecheck.io/probe`` absent), so the real scheduler never places the world's pods here.
+(``stagecheck.io/probe`` absent) and not stagecheck's own check (``app.kubernetes.io/name=
+stagecheck``, deploy/'s Job), so the real scheduler never places the world's pods here.
 The engine's probe, on any cluster, asks for a node kwok does not manage (a required node
 affinity), so on the sandbox it can only land here; on a cluster without kwok it asks nothing.
 
 How a container runs: its ``command`` + ``args`` with this machine's programs (the image is
-not pulled; curl is the host's), under bubblewrap: the root file system read-only, only the
-pod's own folder under the sandbox state writable, its own PID namespace, the host's loopback
-network. Its environment is its ``env`` values plus ``http_proxy`` pointing at the mesh gate
-listener bound to this pod (mesh_gate.py), which decides by the pod's ``istio-proxy``
-container. Without bubblewrap on this machine it runs nothing: each container waits with reason
+not pulled; curl is the host's), or, for the project's own image, the Containerfile's
+entrypoint from this checkout (images.py), under bubblewrap: this machine's files read-only,
+the pod's own folder and its writable volumes writable, its volumes at their mount paths
+(pod_volumes.py: the service account's token, CA and namespace at
+/var/run/secrets/kubernetes.io/serviceaccount, ConfigMaps and Secrets read-only), a private
+/tmp and /run, its own PID namespace, the host's loopback network. Its environment is the
+image's, its ``env`` values, ``KUBERNETES_SERVICE_HOST``/``PORT`` (the API server), and
+``http_proxy``/``https_proxy`` pointing at the mesh gate listener bound to this pod
+(mesh_gate.py), which stands in for cluster DNS and the mesh by the pod's ``istio-proxy``
+container. ``POST 127.0.0.1:15020/quitquitquit`` from a pod's process ends its
+``istio-proxy`` (pilot_agent.py), so a Job whose check stops its sidecar completes. Without
+bubblewrap on this machine it runs nothing: each container waits with reason
 ``CreateContainerError`` and a message naming the missing package (what a kubelet reports when
 its runtime cannot make the container), and the stand-ins' status names it.
-Knowingly different: no images, volumes, probes, resource limits or restarts;
-``istio-proxy`` runs no process (the gate stands in for its data path) and reports running;
-a container without a ``command`` cannot run here and ends with ``StartError``.
+Knowingly different: no probes, resource limits, security contexts (the process runs as this
+machine's user) or restarts; ``istio-proxy`` runs no process (the gate stands in for its data
+path) and reports running until asked to quit; a container without a ``command`` whose image
+the node has no copy of cannot run here and ends with ``StartError``.
 """
 
 from __future__ import annotations
@@ -119,7 +128,7 @@ class NodeStandin(Reconciler):
         self._server: http.server.ThreadingHTTPServer | None = None
         self._renewed = -LEASE_RENEW_S
         self._folder = Path()
-        self._agent = PilotAgentStandin(self._pod_of, self._quit_sidecar)
+        self._agent: PilotAgentStandin | None = None
 
     # -- serving logs -------------------------------------------------------------------------
     def start(self, ctx: Context) -> None:
@@ -164,10 +173,12 @@ class NodeStandin(Reconciler):
         server.socket = tls.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, name="kubelet logs", daemon=True).start()
         self._server = server
+        self._agent = PilotAgentStandin(self._folder, self._pod_of, self._quit_sidecar)
         self._agent.start()
 
     def stop(self) -> None:
-        self._agent.stop()
+        if self._agent is not None:
+            self._agent.stop()
         for pod in list(self._pods.values()):
             self._kill(pod)
             self.gate.close(f"{pod.namespace}/{pod.name}")
@@ -200,14 +211,8 @@ class NodeStandin(Reconciler):
         self.problem = (
             None if shutil.which("bwrap") else f"it cannot run a pod: {BUBBLEWRAP_MISSING}"
         )
-        if self._agent.problem:  # the port was taken (another sandbox's node): try again
-            self._agent.start()
-        if (
-            self.problem is None
-            and self._agent.problem
-            and any(p.sidecar for p in self._pods.values())
-        ):
-            self.problem = f"its pods cannot stop their mesh sidecar: {self._agent.problem}"
+        if self._agent is not None and self._agent.problem:
+            self._agent.start()  # the port is another sandbox's node's, which serves ours too
         self._register(ctx)
         self._heartbeat(ctx)
         self._placement_guard(ctx)

@@ -7,49 +7,58 @@ another method is refused (405). That is how a Job's container ends its own side
 (and the Job) never completes.
 
 How the sandbox stands in: the node's pods share this machine's loopback, so one listener on
-``127.0.0.1:15020`` serves them all and tells the caller's pod by the calling socket (the
-process that holds the connection's other end, found through /proc, is one of the pod's).
-The node is told which pod asked, and ends that pod's ``istio-proxy``.
+``127.0.0.1:15020`` serves every sandbox's pods on the machine (the node that holds the port;
+the others try for it every pass). It tells the caller by the calling socket: the processes
+holding the connection's other end (found through /proc) descend from one sandbox's stand-ins
+process (``--state DIR``), whose node answers on ``DIR/standin-node/pilot-agent.sock`` which
+of its pods they belong to, and ends that pod's ``istio-proxy``.
 
-Knowingly different: a real pod has its own loopback and its own agent; here a second sandbox
-on the same machine cannot have the port (its pods' quit calls then find nothing listening,
-as in a pod without a sidecar). Only ``/quitquitquit`` is served (no readiness, no metrics).
+Knowingly different: a real pod has its own loopback and its own agent. Only
+``/quitquitquit`` is served (no readiness, no metrics).
 """
 
 from __future__ import annotations
 
 import http.server
 import os
+import socket
+import socketserver
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 PORT = 15020
+SOCKET = "pilot-agent.sock"  # in the node's folder: which of its pods a caller is
+ASK_TIMEOUT_S = 5.0
 # Which pod holds one of these pids -> "namespace/name" (None: no pod of this node)
 Owner = Callable[[set[int]], str | None]
 
 
 class PilotAgentStandin:
-    """The shared quit endpoint; ``quit(pod)`` is called with the caller's pod."""
+    """The quit endpoint of one node's pods: ``quit(pod)`` is called with the caller's pod."""
 
-    def __init__(self, owner: Owner, quit: Callable[[str], None]) -> None:
+    def __init__(self, folder: Path, owner: Owner, quit: Callable[[str], None]) -> None:
         self._owner, self._quit = owner, quit
+        self._socket_path = folder / SOCKET
         self._server: http.server.ThreadingHTTPServer | None = None
+        self._local: socketserver.UnixStreamServer | None = None
         self.problem: str | None = None
 
     def start(self) -> None:
-        agent = self
+        """Answer this node's questions (always) and hold the shared port (when it is free)."""
+        if self._local is None:
+            self._serve_node()
+        if self._server is not None:
+            return
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 if self.path.split("?")[0] != "/quitquitquit":
                     self.send_error(404)
                     return
-                pod = agent._owner(_holders(self.client_address[1]))
-                if pod is None:
-                    self.send_error(403, "the caller is no pod of this node")
+                if _ask_node(_holders(self.client_address[1])) is None:
+                    self.send_error(403, "the caller is no pod of a sandbox's node")
                     return
-                agent._quit(pod)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -71,10 +80,68 @@ class PilotAgentStandin:
         self._server = server
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        for server in (self._server, self._local):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._server = self._local = None
+        self._socket_path.unlink(missing_ok=True)
+
+    def _serve_node(self) -> None:
+        """``DIR/standin-node/pilot-agent.sock``: given the caller's pids (one line), end the
+        sidecar of the pod they belong to and answer its name (nothing: no pod of this node)."""
+        agent = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                line = self.rfile.readline().decode().split()
+                pod = agent._owner({int(p) for p in line if p.isdigit()})
+                if pod is not None:
+                    agent._quit(pod)
+                self.wfile.write(f"{pod or ''}\n".encode())
+
+        self._socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self._socket_path.unlink(missing_ok=True)
+        server = socketserver.ThreadingUnixStreamServer(str(self._socket_path), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="pilot-agent node", daemon=True).start()
+        self._local = server
+
+
+def _ask_node(pids: set[int]) -> str | None:
+    """The pod (``ns/name``) whose sidecar the node of the callers' sandbox ended, if any."""
+    for pid in pids:
+        state = _sandbox_of(pid)
+        if state is None:
+            continue
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as node:
+                node.settimeout(ASK_TIMEOUT_S)
+                node.connect(str(state / "standin-node" / SOCKET))
+                node.sendall((" ".join(map(str, sorted(pids))) + "\n").encode())
+                answer = node.makefile().readline().strip()
+        except OSError:
+            continue
+        if answer:
+            return answer
+    return None
+
+
+def _sandbox_of(pid: int) -> Path | None:
+    """The state folder of the stand-ins process ``pid`` descends from (its ``--state``)."""
+    seen = 0
+    while pid > 1 and seen < 64:
+        seen += 1
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        words = [a.decode(errors="replace") for a in argv]
+        if "stagecheck.sandbox.standins" in words and "--state" in words[:-1]:
+            return Path(words[words.index("--state") + 1])
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: the parent
+    return None
 
 
 def family(pids: Iterable[int]) -> set[int]:
