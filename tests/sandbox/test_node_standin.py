@@ -548,3 +548,19 @@ def test_the_projects_image_runs_from_this_checkout(node: StandIns, kube: Kube) 
     pod = ended(kube, "own-image")
     assert main_state(pod)["terminated"]["exitCode"] == 0
     assert kube.get_text(f"{PODS}/own-image/log", {"container": "main"}).startswith("pytest ")
+
+
+def test_a_volume_at_tmp_hides_neither_the_pods_folder_nor_its_workdir(
+    node: StandIns, kube: Kube
+) -> None:
+    """deploy/'s Job mounts an emptyDir at /tmp; the pod's folder (under /tmp when the sandbox's
+    state is, as in tests) and a checkout under /tmp (CI's clone) must stay visible below it."""
+    scratch = {"name": "tmp", "emptyDir": {}}
+    a_pod(
+        kube, "tmp-volume", ["sh", "-c", "echo ok > /tmp/x && cat /tmp/x && pwd"],
+        volumes=(scratch,), mounts=({"name": "tmp", "mountPath": "/tmp"},),
+    )  # fmt: skip
+    pod = ended(kube, "tmp-volume")
+    log = kube.get_text(f"{PODS}/tmp-volume/log", {"container": "main"}).splitlines()
+    assert main_state(pod)["terminated"]["exitCode"] == 0, log
+    assert log[0] == "ok" and log[1].endswith(pod["metadata"]["uid"]), log

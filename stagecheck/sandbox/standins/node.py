@@ -595,13 +595,19 @@ def _confined(
         and not real.startswith(tuple(f"{p}/" for p in private))
     }
     root = _host_view("/", missing, private)
-    # an image's files under /tmp (a clone in CI) would be hidden by the private /tmp
-    image_files = [] if workdir == folder else ["--ro-bind", str(workdir), str(workdir)]
+    # The pod's folder, the image's files (under /tmp in a CI clone, hidden by the private
+    # /tmp otherwise) and the volumes, parents first: a volume at /tmp must not hide a
+    # workdir below it, nor a workdir a volume mounted inside it.
+    binds = [(str(folder), str(folder), False)]
+    if workdir != folder:
+        binds.append((str(workdir), str(workdir), True))
+    # the path the host would resolve (/var/run is /run): bubblewrap follows no symlink
+    binds += [(str(m.source), os.path.realpath(m.target), m.read_only) for m in mounts]
     volumes: list[str] = []
-    for mount in mounts:
-        # the path the host would resolve (/var/run is /run): bubblewrap follows no symlink
-        target = os.path.realpath(mount.target)
-        volumes += ["--ro-bind" if mount.read_only else "--bind", str(mount.source), target]
+    for source, target, read_only in sorted(
+        dict.fromkeys(binds), key=lambda b: len(Path(b[1]).parts)
+    ):
+        volumes += ["--ro-bind" if read_only else "--bind", source, target]
     return [
         bwrap,
         *root,
@@ -609,8 +615,6 @@ def _confined(
         "--proc", "/proc",
         "--tmpfs", "/tmp",
         "--tmpfs", "/run",
-        "--bind", str(folder), str(folder),
-        *image_files,
         *volumes,
         "--unshare-pid",
         "--die-with-parent",
