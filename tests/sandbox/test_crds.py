@@ -40,6 +40,7 @@ EXPECTED_KINDS = {
     "ServiceMeshControlPlane",
     "ServiceMeshMember",
     "ServiceMeshMemberRoll",
+    "PeerAuthentication",
     "Route",
     "DoclingServe",
 }
