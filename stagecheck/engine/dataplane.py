@@ -22,7 +22,7 @@ import httpx
 
 from stagecheck.config import Target
 from stagecheck.engine import mesh
-from stagecheck.engine.checks import container_names, pod_is_ready, pod_summary
+from stagecheck.engine.checks import container_names, pod_is_ready
 from stagecheck.engine.endpoints import Endpoint, evidence_of, with_backend_evidence
 from stagecheck.engine.evidence import exchange, unanswered
 from stagecheck.engine.kubernetes import Cluster
@@ -608,14 +608,14 @@ def why_model_missing(
 
 
 def why_not_answering(cluster: Cluster, target: Target) -> str | None:
-    """The Llama Stack server resources' pods that are not ready, and what their logs say
-    about the server's stores (``llama_stack_stores``)."""
+    """What the logs of the Llama Stack server resources' pods that are not ready say about
+    the server's stores (``llama_stack_stores``). Their state itself is the step's evidence,
+    not its cause: a crash-looping pod is waiting or briefly running depending on the moment."""
     reasons: list[str] = []
     try:
         for server, app in _llama_stack_servers(cluster, target.namespace):
             pods = _server_pods(cluster, target.namespace, server, app)
             not_ready = [p for p in pods if not pod_is_ready(p)]
-            reasons.extend(pod_summary(p)[0] for p in not_ready[:1])
             stores = stores_cause(cluster.kube, server, not_ready)
             reasons.extend([stores] if stores else [])
     except KubeApiError as error:  # said, so a cause is not silently left out
