@@ -152,13 +152,10 @@ class _Handler(socketserver.BaseRequestHandler):
             return
         port = url.port or 80
         decision = self.server.gate.route(url.hostname, self.server.has_sidecar(), port)
-        if decision is None:
-            _reset(client)
+        destination = _destination(client, decision, url.hostname, port)
+        if destination is None:
             return
-        if decision == UNRESOLVED:
-            _answer(client, 502, f"dial tcp: lookup {url.hostname}: no such host")
-            return
-        host, port = decision if decision[1] else (url.hostname, port)
+        host, port = destination
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         headers = [
             h
@@ -194,13 +191,9 @@ class _Handler(socketserver.BaseRequestHandler):
             decision = gate.route(routed[0], False, routed[1])
         else:
             decision = gate.route(name, self.server.has_sidecar(), int(port_text))
-        if decision is None:
-            _reset(client)
+        address = _destination(client, decision, name, int(port_text))
+        if address is None:
             return
-        if decision == UNRESOLVED:
-            _answer(client, 502, f"dial tcp: lookup {name}: no such host")
-            return
-        address = decision if decision[1] else (name, int(port_text))
         if routed:
             self._through_router(client, name, address)
             return
@@ -561,6 +554,20 @@ def _pipe(client: socket.socket, upstream: socket.socket, started: float | None)
             client.sendall(chunk)
     except OSError:
         pass
+
+
+def _destination(
+    client: socket.socket, decision: tuple[str, int] | None, name: str, port: int
+) -> tuple[str, int] | None:
+    """Where a call the gate decided on goes, or None once the caller has been answered: a
+    reset (the mesh refuses it) or a 502 (the name does not resolve)."""
+    if decision is None:
+        _reset(client)
+        return None
+    if decision == UNRESOLVED:
+        _answer(client, 502, f"dial tcp: lookup {name}: no such host")
+        return None
+    return decision if decision[1] else (name, port)
 
 
 def _relay(client: ssl.SSLSocket, upstream: socket.socket) -> None:
